@@ -1,0 +1,438 @@
+"""The run store: one run directory, written line by line, resumable and shardable (DESIGN §5).
+
+Files in a run directory::
+
+    config.yaml        the resolved config, as given to `start` (kept from the first start)
+    manifest.json      the `Manifest` (kept from the first start; a resume must match its identity)
+    samples.jsonl      one `SampleRecord` per line
+    executions.jsonl   one `ExecutionRecord` per line
+    metrics.json       written by `write_metrics` when the run is done
+    samples.rank{r}-of-{w}.jsonl, executions.rank{r}-of-{w}.jsonl   shard files (sharded runs)
+
+Writing: `append_*` writes one JSON line and flushes it at once (and `os.fsync`s it with
+``fsync=True``), so a run killed at any moment loses at most the line being written. A key already
+stored is not written again (`append_*` returns False). Before a writer appends to a file whose
+last line was cut by a kill, it drops that partial line (logged).
+
+Reading tolerates a cut last line (a run in progress or killed): it is skipped and recorded in
+`store.read_issues`. Any other malformed line raises `RecordError` naming file and line.
+
+Canonical order: lines are appended in completion order, which depends on timing. `finalize()`
+(for a sharded run: `merge_shards()` on rank 0 once every rank is done) rewrites samples.jsonl and
+executions.jsonl with every stored record exactly once (first occurrence of a key wins), sorted
+by `key_order`, and removes the shard files. So an uninterrupted run and a killed-and-resumed run
+of the same command end with the same lines in the same order (timing fields aside, see
+`records.VOLATILE_FIELDS`). Readers (`samples()`, `executions()`) always return that canonical
+view, merged over the main file and every shard file.
+
+One writer per file: processes sharing a run directory must each use their own shard.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from results.records import ExecutionRecord, Manifest, RecordError, SampleRecord, key_order
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", SampleRecord, ExecutionRecord)
+
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "manifest.json"
+METRICS_FILE = "metrics.json"
+SAMPLES = "samples"
+EXECUTIONS = "executions"
+
+
+class RunStoreError(ValueError):
+    """A run directory that cannot be used as asked (e.g. resumed with another model)."""
+
+
+@dataclass(frozen=True)
+class ReadIssue:
+    """Something a reader skipped: a cut last line of a run in progress or killed."""
+
+    path: str
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.problem}"
+
+
+def read_jsonl(path: Path, cls: type[R], issues: list[ReadIssue] | None = None) -> list[R]:
+    """Records of one JSONL file, in file order. A cut last line is skipped and added to `issues`."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    out: list[R] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        is_last = number == len(lines)  # no newline after it: possibly cut by a kill
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            if is_last:
+                log.warning("%s:%d: skipping a cut last line (run in progress or killed)", path, number)
+                if issues is not None:
+                    issues.append(ReadIssue(str(path), number, "cut last line skipped (run in progress or killed)"))
+                continue
+            raise RecordError(f"{path}:{number}: not a JSON line ({err}); the file is corrupt") from None
+        out.append(cls.from_dict(obj, where=f"{path}:{number}"))
+    return out
+
+
+def write_yaml(value: Any) -> str:
+    """A small YAML writer for JSON-like data (dicts, lists, str, numbers, bools, None).
+
+    Strings that could be read back as something else are written as JSON strings, which YAML
+    reads as double-quoted scalars; the result loads back equal with any YAML 1.1/1.2 loader.
+    """
+    lines: list[str] = []
+    _yaml_lines(value, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+_PLAIN_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and value != value:
+            return ".nan"
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        return repr(value)
+    text = str(value)
+    plain = (
+        text
+        and set(text) <= _PLAIN_SAFE
+        and text.lower() not in _YAML_WORDS
+        and not text[0] in "-.0123456789"
+    )
+    return text if plain else json.dumps(text, ensure_ascii=False)
+
+
+def _yaml_lines(value: Any, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            lines.append(pad + "{}")
+        for k, v in value.items():
+            key = _yaml_scalar(str(k))
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{key}:")
+                _yaml_lines(v, indent + 2, lines)
+            else:
+                lines.append(f"{pad}{key}: {_yaml_inline(v)}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            lines.append(pad + "[]")
+        for item in value:
+            if isinstance(item, (dict, list, tuple)) and item:
+                sub: list[str] = []
+                _yaml_lines(item, indent + 2, sub)
+                lines.append(f"{pad}- {sub[0].lstrip()}")
+                lines.extend(sub[1:])
+            else:
+                lines.append(f"{pad}- {_yaml_inline(item)}")
+    else:
+        lines.append(pad + _yaml_scalar(value))
+
+
+def _yaml_inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, (list, tuple)):
+        return "[]"
+    return _yaml_scalar(value)
+
+
+def _write_exclusive(path: Path, text: str) -> bool:
+    """Create `path` with `text` atomically; False (and nothing written) when it already exists."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process created it first
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def _write_replace(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically (readers see the old or the new file, never half)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _record_line(record: SampleRecord | ExecutionRecord) -> str:
+    return json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
+
+
+class _Appender:
+    """One JSONL file opened for appending, repaired first if a kill cut its last line."""
+
+    def __init__(self, path: Path, fsync: bool):
+        self.path = path
+        self.fsync = fsync
+        self._file = None
+
+    def _open(self):
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb+") as f:
+                data = f.read()
+                if not data.endswith(b"\n"):
+                    cut = data.rfind(b"\n") + 1
+                    tail = data[cut:]
+                    try:
+                        json.loads(tail)
+                        f.write(b"\n")  # a complete line whose newline was lost
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        log.warning("%s: dropping a cut last line of %d bytes left by a killed run", self.path, len(tail))
+                        f.truncate(cut)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, line: str) -> None:
+        if self._file is None:
+            self._open()
+        self._file.write(line)
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class RunStore:
+    """Reads and writes one run directory. `shard=(rank, world)` writes that rank's shard files."""
+
+    def __init__(self, run_dir: str | os.PathLike, shard: tuple[int, int] | None = None, fsync: bool = False):
+        self.run_dir = Path(run_dir)
+        if shard is not None:
+            rank, world = shard
+            if not (isinstance(rank, int) and isinstance(world, int) and 0 <= rank < world):
+                raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
+        self.shard = shard
+        self.fsync = fsync
+        self._issues: dict[str, list[ReadIssue]] = {}  # per file, from its latest read
+        self._lock = threading.Lock()
+        self._appenders: dict[str, _Appender] = {}
+        self._keys: dict[str, set[str]] = {}  # keys stored, loaded on first use
+
+    # ---- paths ---------------------------------------------------------------------------
+    def path(self, kind: str) -> Path:
+        """The file this store appends `kind` ("samples" | "executions") records to."""
+        if self.shard is None:
+            return self.run_dir / f"{kind}.jsonl"
+        rank, world = self.shard
+        return self.run_dir / f"{kind}.rank{rank}-of-{world}.jsonl"
+
+    def shard_files(self, kind: str) -> list[Path]:
+        """Every shard file of `kind` in the directory, whatever world size wrote it."""
+        return sorted(self.run_dir.glob(f"{kind}.rank*-of-*.jsonl"))
+
+    def _files(self, kind: str) -> list[Path]:
+        return [self.run_dir / f"{kind}.jsonl", *self.shard_files(kind)]
+
+    # ---- start / resume ---------------------------------------------------------------------
+    def start(self, config: dict, manifest: Manifest) -> bool:
+        """Create the run (config.yaml, manifest.json) or check that it may be resumed.
+
+        Returns True when the directory already held this run (a resume). Raises `RunStoreError`
+        naming each differing identity field when it holds another run.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not manifest.created_at:
+            manifest.created_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        manifest_text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        created = _write_exclusive(self.run_dir / MANIFEST_FILE, manifest_text)
+        config_text = write_yaml(config)
+        if not _write_exclusive(self.run_dir / CONFIG_FILE, config_text):
+            if (self.run_dir / CONFIG_FILE).read_text(encoding="utf-8") != config_text:
+                log.info("%s: config differs from the stored one; keeping the stored config.yaml", self.run_dir)
+        if created:
+            log.info("%s: new run", self.run_dir)
+            return False
+        existing = self.manifest()
+        assert existing is not None, "manifest.json vanished during start"
+        problems = existing.incompatibilities(manifest)
+        if problems:
+            raise RunStoreError(
+                f"{self.run_dir} holds another run; it differs in: " + "; ".join(problems)
+                + ". Use another run_dir, or delete this one to start over."
+            )
+        for diff in existing.environment_differences(manifest):
+            log.warning("%s: resuming in a different environment: %s", self.run_dir, diff)
+        log.info("%s: resuming (%d samples, %d executions stored)", self.run_dir,
+                 len(self.sample_keys()), len(self.execution_keys()))
+        return True
+
+    def manifest(self) -> Manifest | None:
+        path = self.run_dir / MANIFEST_FILE
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise RecordError(f"{path}: not valid JSON ({err})") from None
+        return Manifest.from_dict(data, where=str(path))
+
+    # ---- reading ---------------------------------------------------------------------------
+    @property
+    def read_issues(self) -> list[ReadIssue]:
+        """What the latest reads skipped (cut last lines), per file."""
+        return [issue for issues in self._issues.values() for issue in issues]
+
+    def _read(self, kind: str, cls: type[R]) -> list[R]:
+        merged: dict[str, R] = {}
+        for path in self._files(kind):
+            issues: list[ReadIssue] = []
+            for record in read_jsonl(path, cls, issues):
+                merged.setdefault(record.key, record)  # the first stored copy of a key wins
+            self._issues[str(path)] = issues
+        return [merged[k] for k in sorted(merged, key=key_order)]
+
+    def samples(self) -> list[SampleRecord]:
+        """Every stored sample, each key once, in canonical (`key_order`) order."""
+        return self._read(SAMPLES, SampleRecord)
+
+    def executions(self) -> list[ExecutionRecord]:
+        """Every stored execution, each key once, in canonical (`key_order`) order."""
+        return self._read(EXECUTIONS, ExecutionRecord)
+
+    def _stored_keys(self, kind: str) -> set[str]:
+        if kind not in self._keys:
+            cls = SampleRecord if kind == SAMPLES else ExecutionRecord
+            self._keys[kind] = {r.key for r in self._read(kind, cls)}
+        return self._keys[kind]
+
+    def sample_keys(self) -> set[str]:
+        with self._lock:
+            return set(self._stored_keys(SAMPLES))
+
+    def execution_keys(self) -> set[str]:
+        with self._lock:
+            return set(self._stored_keys(EXECUTIONS))
+
+    # ---- writing ---------------------------------------------------------------------------
+    def _append(self, kind: str, record: SampleRecord | ExecutionRecord) -> bool:
+        line = _record_line(record)
+        with self._lock:
+            keys = self._stored_keys(kind)
+            if record.key in keys:
+                log.debug("%s: key %r already stored; not written again", self.run_dir, record.key)
+                return False
+            if kind not in self._appenders:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._appenders[kind] = _Appender(self.path(kind), self.fsync)
+            self._appenders[kind].write(line)
+            keys.add(record.key)
+            return True
+
+    def append_sample(self, record: SampleRecord) -> bool:
+        """Write one sample line and flush it; False when its key was already stored."""
+        if not isinstance(record, SampleRecord):
+            raise TypeError(f"append_sample takes a SampleRecord, got {type(record).__name__}")
+        return self._append(SAMPLES, record)
+
+    def append_execution(self, record: ExecutionRecord) -> bool:
+        """Write one execution line and flush it; False when its key was already stored."""
+        if not isinstance(record, ExecutionRecord):
+            raise TypeError(f"append_execution takes an ExecutionRecord, got {type(record).__name__}")
+        return self._append(EXECUTIONS, record)
+
+    def write_metrics(self, metrics: dict) -> None:
+        """Write metrics.json (atomically replaced; NaN written as null)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(_json_safe(metrics), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        _write_replace(self.run_dir / METRICS_FILE, text)
+
+    def metrics(self) -> dict | None:
+        path = self.run_dir / METRICS_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    # ---- canonical files -------------------------------------------------------------------
+    def finalize(self) -> dict[str, int]:
+        """Rewrite samples.jsonl / executions.jsonl in canonical order, merging and removing shards.
+
+        Call once every writer of the directory is done. Returns the number of records per file.
+        """
+        self.close()
+        counts = {}
+        for kind, cls in ((SAMPLES, SampleRecord), (EXECUTIONS, ExecutionRecord)):
+            records = self._read(kind, cls)
+            shards = self.shard_files(kind)
+            main = self.run_dir / f"{kind}.jsonl"
+            if records or main.exists():
+                _write_replace(main, "".join(_record_line(r) for r in records))
+            for path in shards:
+                path.unlink()
+            counts[kind] = len(records)
+        self._keys.clear()
+        log.info("%s: finalized %d samples, %d executions", self.run_dir, counts[SAMPLES], counts[EXECUTIONS])
+        return counts
+
+    def merge_shards(self) -> dict[str, int]:
+        """Merge every rank's shard files into the canonical files (rank 0, after all ranks finish)."""
+        if self.shard is not None and self.shard[0] != 0:
+            raise RunStoreError(f"merge_shards runs on rank 0 only, this store is rank {self.shard[0]}")
+        return self.finalize()
+
+    def close(self) -> None:
+        with self._lock:
+            for appender in self._appenders.values():
+                appender.close()
+            self._appenders.clear()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf by None and numpy scalars by Python numbers, for strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
+

@@ -1,0 +1,184 @@
+"""The run store: records round-trip, resume, cut last lines, shards, canonical files."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+
+from results.records import ExecutionRecord, Manifest, RecordError, SampleRecord, key_order, make_key
+from results.store import RunStore, RunStoreError, read_jsonl, write_yaml
+
+
+def manifest(**changes) -> Manifest:
+    fields = dict(benchmark="humaneval", model="tiny-random", seed=3,
+                  sampling={"temperature": 0.2, "top_p": 0.95, "n": 4}, dtype="float32", device="cpu")
+    fields.update(changes)
+    return Manifest(**fields)
+
+
+def sample(problem: int, i: int, case: int | None = None) -> SampleRecord:
+    key = make_key(f"P/{problem}", i, case)
+    return SampleRecord(key, f"P/{problem}", i, completion=f"return {problem * i}", prompt="def f():\n",
+                        case_index=case, n_new_tokens=5, time_s=0.01 * i)
+
+
+def execution(problem: int, i: int) -> ExecutionRecord:
+    passed = (problem + i) % 2 == 0
+    return ExecutionRecord(make_key(f"P/{problem}", i), f"P/{problem}", i,
+                           "passed" if passed else "failed", passed, duration_s=0.1)
+
+
+def test_records_round_trip_and_reject_bad_lines():
+    rec = SampleRecord("k", "p", 0, "c", "pr", case_index=2, turns=["a", "b"], extra={"x": 1})
+    assert SampleRecord.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+    m = manifest()
+    assert Manifest.from_dict(m.to_dict()) == m
+    with pytest.raises(RecordError, match=r"f.jsonl:7: unknown field\(s\) \['bogus'\]"):
+        SampleRecord.from_dict({**rec.to_dict(), "bogus": 1}, where="f.jsonl:7")
+    with pytest.raises(RecordError, match=r"missing field\(s\) \['passed'\]"):
+        ExecutionRecord.from_dict({"key": "k", "problem_id": "p", "sample_index": 0, "status": "passed"})
+    with pytest.raises(RecordError, match="'sample_index'.*must be int"):
+        SampleRecord.from_dict({**rec.to_dict(), "sample_index": "3"})
+    assert "time_s" not in rec.stable_dict() and "duration_s" not in execution(1, 1).stable_dict()
+
+
+def test_key_order_is_natural():
+    keys = ["P/10/s0", "P/2/s10", "P/2/s9", "P/2/c1/s0", "P/2/c0/s3"]
+    assert sorted(keys, key=key_order) == ["P/2/c0/s3", "P/2/c1/s0", "P/2/s9", "P/2/s10", "P/10/s0"]
+
+
+def test_config_yaml_loads_back_equal():
+    config = {"model": {"name": "codegen-350M-mono", "revision": None}, "sampling": {"temperature": 0.2, "n": 10},
+              "stop": ["\nclass", "\ndef", "\n#"], "flags": [True, "yes", "1e3", "-x", ""], "empty": {}, "none": [],
+              "nested": [{"a": 1, "b": [1, 2]}, [3, 4]], "text": "a: b # c"}
+    assert yaml.safe_load(write_yaml(config)) == config
+
+
+def test_start_then_resume_checks_identity(tmp_path):
+    store = RunStore(tmp_path / "run")
+    assert store.start({"a": 1}, manifest()) is False
+    assert (tmp_path / "run" / "config.yaml").exists()
+    stored = store.manifest()
+    assert stored.model == "tiny-random" and stored.created_at  # filled in at start
+    assert RunStore(tmp_path / "run").start({"a": 1}, manifest()) is True
+    with pytest.raises(RunStoreError, match=r"sampling\.temperature: 0\.2 \(existing run\) != 0\.8"):
+        RunStore(tmp_path / "run").start({"a": 1}, manifest(sampling={"temperature": 0.8, "top_p": 0.95, "n": 4}))
+    with pytest.raises(RunStoreError, match="model: 'tiny-random'"):
+        RunStore(tmp_path / "run").start({}, manifest(model="other"))
+    # environment fields may change on resume
+    assert RunStore(tmp_path / "run").start({"a": 1}, manifest(device="cuda:0")) is True
+
+
+def test_append_skip_and_read_back(tmp_path):
+    store = RunStore(tmp_path)
+    store.start({}, manifest())
+    assert store.append_sample(sample(1, 0)) is True
+    assert store.append_sample(sample(1, 0)) is False  # already stored: not written again
+    store.append_execution(execution(1, 0))
+    # flushed at once: another reader sees the line before close
+    assert [r.key for r in RunStore(tmp_path).samples()] == ["P/1/s0"]
+    assert RunStore(tmp_path).execution_keys() == {"P/1/s0"}
+    with pytest.raises(TypeError):
+        store.append_sample(execution(1, 1))
+    store.close()
+
+
+def test_cut_last_line_is_reported_then_repaired(tmp_path, caplog):
+    store = RunStore(tmp_path)
+    store.start({}, manifest())
+    for i in range(3):
+        store.append_sample(sample(1, i))
+    store.close()
+    path = tmp_path / "samples.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[:-25])  # a kill in the middle of the third line
+    reader = RunStore(tmp_path)
+    assert [r.sample_index for r in reader.samples()] == [0, 1]
+    assert len(reader.read_issues) == 1 and "samples.jsonl:3: cut last line" in str(reader.read_issues[0])
+    # resuming: the partial line is dropped before appending, so the file stays valid
+    resumed = RunStore(tmp_path)
+    assert resumed.sample_keys() == {"P/1/s0", "P/1/s1"}
+    with caplog.at_level(logging.WARNING):
+        resumed.append_sample(sample(1, 2))
+    assert "dropping a cut last line" in caplog.text
+    resumed.close()
+    assert len(read_jsonl(path, SampleRecord)) == 3
+    # a corrupt line that is not the last is an error naming file and line
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "{oops\n" + lines[2])
+    with pytest.raises(RecordError, match=r"samples.jsonl:2: not a JSON line"):
+        RunStore(tmp_path).samples()
+
+
+def test_resumed_run_ends_with_the_same_files(tmp_path):
+    work = [(p, i) for p in (2, 10, 1) for i in range(3)]
+    full = RunStore(tmp_path / "full")
+    full.start({"x": 1}, manifest(created_at="t0"))
+    for p, i in reversed(work):  # completion order differs from key order
+        full.append_sample(sample(p, i))
+        full.append_execution(execution(p, i))
+    full.finalize()
+
+    cut = RunStore(tmp_path / "cut")
+    cut.start({"x": 1}, manifest(created_at="t0"))
+    for p, i in work[:4]:
+        cut.append_sample(sample(p, i))
+        cut.append_execution(execution(p, i))
+    cut.append_sample(sample(*work[4]))  # killed after the sample, before its execution
+    cut.close()
+    resumed = RunStore(tmp_path / "cut")
+    assert resumed.start({"x": 1}, manifest(created_at="t1")) is True
+    done_s, done_e = resumed.sample_keys(), resumed.execution_keys()
+    for p, i in work:
+        if make_key(f"P/{p}", i) not in done_s:
+            resumed.append_sample(sample(p, i))
+        if make_key(f"P/{p}", i) not in done_e:
+            resumed.append_execution(execution(p, i))
+    resumed.finalize()
+    for name in ("samples.jsonl", "executions.jsonl", "config.yaml", "manifest.json"):
+        assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "cut" / name).read_bytes(), name
+    keys = [json.loads(line)["key"] for line in (tmp_path / "full" / "samples.jsonl").read_text().splitlines()]
+    assert keys == sorted(keys, key=key_order) and len(keys) == len(set(keys)) == 9
+
+
+def test_shards_merge_into_one_run(tmp_path):
+    work = [(p, i) for p in range(5) for i in range(4)]
+    single = RunStore(tmp_path / "single")
+    single.start({}, manifest(created_at="t"))
+    for p, i in work:
+        single.append_sample(sample(p, i))
+        single.append_execution(execution(p, i))
+    single.finalize()
+
+    world = 3
+    ranks = [RunStore(tmp_path / "sharded", shard=(r, world)) for r in range(world)]
+    for r, store in enumerate(ranks):
+        store.start({}, manifest(created_at="t"))
+    for n, (p, i) in enumerate(work):
+        store = ranks[n % world]
+        store.append_sample(sample(p, i))
+        store.append_execution(execution(p, i))
+    for store in ranks:
+        store.close()
+    # a key in two shard files (a resume with another world size) is kept once
+    stale = tmp_path / "sharded" / "samples.rank0-of-2.jsonl"
+    stale.write_text(json.dumps(sample(0, 0).to_dict()) + "\n")
+    assert (tmp_path / "sharded" / "samples.rank2-of-3.jsonl").exists()
+    with pytest.raises(RunStoreError, match="rank 0 only"):
+        ranks[1].merge_shards()
+    assert ranks[0].merge_shards() == {"samples": 20, "executions": 20}
+    for name in ("samples.jsonl", "executions.jsonl"):
+        assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "sharded" / name).read_bytes()
+    assert not list((tmp_path / "sharded").glob("*.rank*"))
+
+
+def test_write_metrics_is_strict_json(tmp_path):
+    import numpy as np
+
+    store = RunStore(tmp_path)
+    store.write_metrics({"pass@1": np.float64(0.5), "ci": [float("nan"), 1.0], "n": np.int64(3)})
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"pass@1": 0.5, "ci": [None, 1.0], "n": 3}
+    assert store.metrics()["n"] == 3
