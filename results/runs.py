@@ -1,0 +1,137 @@
+"""Finding and reading run directories for reports (DESIGN §5, issue #7 item 7).
+
+A directory is a run when it holds manifest.json. `find_runs` walks the given paths (a run, or any
+folder above runs such as a Hydra multirun folder) and names each given path that holds no run.
+`load_run` reads a run robustly: a run in progress or killed is read up to its last complete line
+(shard files included) and marked incomplete with the reasons.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from results.metrics import executions_frame
+from results.records import Manifest, RecordError
+from results.store import MANIFEST_FILE, RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """One run directory, read for reporting."""
+
+    path: Path
+    manifest: Manifest
+    executions: pd.DataFrame  # see `metrics.executions_frame`
+    n_samples: int
+    n_new_tokens: int
+    generate_s: float  # sum of per-sample generation times
+    metrics: dict | None  # metrics.json, when the run finished
+    incomplete: list[str] = field(default_factory=list)  # why the run is not finished; [] when it is
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
+
+    @property
+    def benchmark(self) -> str:
+        return self.manifest.benchmark
+
+    @property
+    def temperature(self) -> float | None:
+        return self.manifest.sampling.get("temperature")
+
+    @property
+    def n(self) -> int:
+        """Samples per problem (per case for MTPB): the manifest's `sampling.n`, else as observed."""
+        n = self.manifest.sampling.get("n")
+        if isinstance(n, int) and n > 0:
+            return n
+        if self.executions.empty:
+            return 0
+        return int(self.executions.groupby(["problem_id", "case_index"]).size().min())
+
+    @property
+    def tokens_per_s(self) -> float:
+        """metrics.json's throughput when the benchmark recorded one, else new tokens over the sum of
+        per-sample generation times (a lower bound for batched generation)."""
+        for key in ("tokens_per_s", "tok_per_s"):
+            if self.metrics and isinstance(self.metrics.get(key), (int, float)):
+                return float(self.metrics[key])
+        return self.n_new_tokens / self.generate_s if self.generate_s > 0 else float("nan")
+
+
+def find_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+    """Run directories under `paths` (sorted, each once) and messages naming paths without runs."""
+    runs: dict[Path, None] = {}
+    skipped: list[str] = []
+    for given in paths:
+        root = Path(given)
+        if not root.exists():
+            skipped.append(f"{root}: does not exist")
+            continue
+        if not root.is_dir():
+            skipped.append(f"{root}: not a directory")
+            continue
+        found = sorted(
+            Path(dirpath)
+            for dirpath, dirnames, filenames in os.walk(root)
+            if MANIFEST_FILE in filenames
+        )
+        if not found:
+            skipped.append(f"{root}: not a run (no {MANIFEST_FILE}) and no run below it; skipped")
+        for path in found:
+            runs.setdefault(path.resolve(), None)
+    return list(runs), skipped
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read one run; raises `RecordError` for a corrupt manifest or a corrupt line inside a file."""
+    store = RunStore(path)
+    manifest = store.manifest()
+    if manifest is None:
+        raise RecordError(f"{path}: not a run (no {MANIFEST_FILE})")
+    samples = store.samples()
+    executions = store.executions()
+    incomplete = [str(issue) for issue in store.read_issues]
+    for kind in ("samples", "executions"):
+        shards = store.shard_files(kind)
+        if shards:
+            incomplete.append(f"{len(shards)} unmerged {kind} shard file(s)")
+    metrics = store.metrics()
+    if metrics is None:
+        incomplete.append("no metrics.json (in progress or killed)")
+    unexecuted = {s.key for s in samples} - {e.key for e in executions}
+    if unexecuted:
+        incomplete.append(f"{len(unexecuted)} sample(s) without an execution")
+    return Run(
+        path=Path(path),
+        manifest=manifest,
+        executions=executions_frame(executions),
+        n_samples=len(samples),
+        n_new_tokens=sum(s.n_new_tokens for s in samples),
+        generate_s=sum(s.time_s for s in samples),
+        metrics=metrics,
+        incomplete=incomplete,
+    )
+
+
+def load_runs(paths: Sequence[str | os.PathLike]) -> tuple[list[Run], list[str]]:
+    """Every readable run under `paths`, and messages for each path skipped (and why)."""
+    found, skipped = find_runs(paths)
+    runs = []
+    for path in found:
+        try:
+            runs.append(load_run(path))
+        except (RecordError, OSError, ValueError) as err:
+            skipped.append(f"{path}: unreadable run, skipped ({err})")
+    for message in skipped:
+        log.warning("%s", message)
+    return runs, skipped

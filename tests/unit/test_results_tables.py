@@ -1,0 +1,131 @@
+"""`python -m results` over synthetic run directories with known counts (issue #7)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from results.cli import main
+from results.paper import humaneval_vs_paper, paper_numbers, params_b
+from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
+from results.runs import find_runs, load_run, load_runs
+from results.store import RunStore
+from results.tables import best_temperature, summary_table
+
+
+def make_run(run_dir: Path, counts: dict, *, benchmark="humaneval", model="tiny-random", temperature=0.2,
+             n=4, mode="", categories: dict | None = None, finish=True, statuses: dict | None = None) -> Path:
+    """A run whose problem `p` (or (p, case)) has `counts[p]` passing samples out of n."""
+    store = RunStore(run_dir)
+    store.start({"model": model, "t": temperature},
+                Manifest(benchmark=benchmark, model=model, sampling={"temperature": temperature, "top_p": 0.95, "n": n},
+                         mode=mode, created_at="2024-01-01T00:00:00+00:00"))
+    for unit, c in counts.items():
+        problem, case = unit if isinstance(unit, tuple) else (unit, None)
+        for i in range(n):
+            key = make_key(problem, i, case)
+            store.append_sample(SampleRecord(key, problem, i, "pass", "prompt", case_index=case,
+                                             n_new_tokens=10, time_s=0.5))
+            status = (statuses or {}).get((problem, i), "passed" if i < c else "failed")
+            store.append_execution(ExecutionRecord(
+                key, problem, i, status, i < c, case_index=case,
+                extra={"category": categories[problem]} if categories else {}))
+    if finish:
+        store.finalize()
+        store.write_metrics({"done": True})
+    store.close()
+    return run_dir
+
+
+def test_table_pass_at_k_by_hand(tmp_path):
+    make_run(tmp_path / "a", {"P/0": 1, "P/1": 2, "P/2": 0, "P/3": 4}, n=4, statuses={("P/2", 0): "timeout"})
+    run = load_run(tmp_path / "a")
+    assert run.complete and run.n == 4
+    row = summary_table([run], ks=(1, 2, 10), n_boot=200).iloc[0]
+    # pass@1 = mean(c/n) = (1 + 2 + 0 + 4) / 16; pass@2 per problem: 1 - C(n-c,2)/C(4,2):
+    # P0: 1 - 3/6 = 0.5, P1: 1 - 1/6, P2: 0, P3: 1
+    assert row["pass@1"] == pytest.approx(7 / 16)
+    assert row["pass@2"] == pytest.approx((0.5 + 5 / 6 + 0 + 1) / 4)
+    assert math.isnan(row["pass@10"])  # k > n is not reported
+    assert row["pass@2_lo"] <= row["pass@2"] <= row["pass@2_hi"]
+    assert (row["problems"], row["samples"], row["executions"], row["timeouts"]) == (4, 16, 16, 1)
+    assert row["tokens_per_s"] == pytest.approx(20.0)  # 10 tokens per 0.5 s
+    assert row["model"] == "tiny-random" and row["temperature"] == 0.2
+
+
+def test_mtpb_pass_rate_and_cases(tmp_path):
+    counts = {("m/1", 0): 1, ("m/1", 1): 0, ("m/2", 0): 2, ("m/2", 1): 2}
+    make_run(tmp_path / "m", counts, benchmark="mtpb", n=2, mode="multi-turn",
+             categories={"m/1": "math", "m/2": "string"})
+    row = summary_table([load_run(tmp_path / "m")], ks=(1, 2)).iloc[0]
+    assert row["pass_rate"] == pytest.approx(5 / 8)  # passes / (problems x cases x samples)
+    # pass@2 per (problem, case): m/1: (1 + 0) / 2 = 0.5, m/2: 1
+    assert row["pass@2"] == pytest.approx(0.75)
+    make_run(tmp_path / "m1", {("m/1", 0): 1, ("m/2", 0): 0}, benchmark="mtpb", n=1)
+    row1 = summary_table([load_run(tmp_path / "m1")]).iloc[0]
+    assert row1["pass_rate"] == 0.5 and math.isnan(row1["pass@1"])  # n = 1: the pass rate says it all
+
+
+def test_best_temperature_per_k(tmp_path):
+    # T=0.2 is best at pass@1 (precise), T=0.8 best at pass@4 (diverse): as in the paper
+    make_run(tmp_path / "t0.2", {"A": 3, "B": 3, "C": 0}, temperature=0.2)
+    make_run(tmp_path / "t0.8", {"A": 1, "B": 1, "C": 1}, temperature=0.8)
+    summary = summary_table(load_runs([tmp_path])[0], ks=(1, 4))
+    best = best_temperature(summary, ks=(1, 4)).set_index("k")
+    assert best.loc[1, "temperature"] == 0.2 and best.loc[1, "value"] == pytest.approx(0.5)
+    assert best.loc[4, "temperature"] == 0.8 and best.loc[4, "value"] == pytest.approx(1.0)
+    assert best.loc[4, "tried"] == "0.2, 0.8"
+
+
+def test_paper_side_by_side(tmp_path):
+    make_run(tmp_path / "r", {"A": 1, "B": 0}, model="Salesforce/codegen-350M-mono", n=4)
+    summary = summary_table(load_runs([tmp_path])[0], ks=(1,))
+    side = humaneval_vs_paper(summary, ks=(1,)).iloc[0]
+    assert side["paper"] == 12.76 and side["ours"] == pytest.approx(12.5)
+    assert side["diff"] == pytest.approx(12.5 - 12.76) and side["paper_status"] == "confirmed"
+    paper = paper_numbers()
+    assert len(paper[(paper["benchmark"] == "humaneval") & paper["model"].str.startswith("codegen")]) == 36
+    assert set(paper["confirmed"]) == {True, False}
+    assert params_b("codegen-16B-mono") == 16.1 and math.isnan(params_b("tiny-random"))
+
+
+def test_incomplete_and_non_runs_are_reported(tmp_path, capsys):
+    make_run(tmp_path / "sweep" / "0", {"A": 1}, temperature=0.2)
+    killed = make_run(tmp_path / "sweep" / "1", {"A": 2, "B": 1}, temperature=0.8, finish=False)
+    with open(killed / "executions.jsonl", "a") as f:
+        f.write('{"key": "B/s9", "problem_id"')  # a kill in the middle of a line
+    (tmp_path / "sweep" / ".hydra").mkdir()
+    (tmp_path / "empty").mkdir()
+    runs, skipped = load_runs([tmp_path / "sweep", tmp_path / "empty"])
+    assert len(runs) == 2 and skipped == [f"{tmp_path / 'empty'}: not a run (no manifest.json) and no run below it; skipped"]
+    incomplete = [r for r in runs if not r.complete][0]
+    assert any("cut last line" in why for why in incomplete.incomplete)
+    assert any("no metrics.json" in why for why in incomplete.incomplete)
+    assert len(incomplete.executions) == 8  # read up to its last complete line
+
+    assert main([str(tmp_path / "sweep"), str(tmp_path / "empty"), "--k", "1,2", "--boot", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "INCOMPLETE" in out and "is incomplete" in out and "skipped:" in out
+    assert "Best temperature per k" in out
+    table = pd.read_csv(tmp_path / "sweep" / "results.csv")
+    assert sorted(table["temperature"]) == [0.2, 0.8]
+    assert (tmp_path / "sweep" / "results.md").read_text().startswith("## Runs")
+    assert main([str(tmp_path / "empty")]) == 2
+
+
+def test_find_runs_dedups(tmp_path):
+    make_run(tmp_path / "x", {"A": 1})
+    found, skipped = find_runs([tmp_path, tmp_path / "x", tmp_path / "missing"])
+    assert found == [(tmp_path / "x").resolve()] and skipped == [f"{tmp_path / 'missing'}: does not exist"]
+
+
+def test_paper_flag_writes_files(tmp_path, capsys):
+    make_run(tmp_path / "r", {"A": 1, "B": 0}, model="codegen-350M-mono")
+    assert main([str(tmp_path), "--paper", "--k", "1", "--boot", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "HumanEval vs the CodeGen paper" in out and "12.76" in out
+    assert (tmp_path / "paper_humaneval.csv").exists()
