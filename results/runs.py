@@ -1,7 +1,10 @@
 """Finding and reading run directories for reports (DESIGN §5, issue #7 item 7).
 
 A directory is a run when it holds manifest.json. `find_runs` walks the given paths (a run, or any
-folder above runs such as a Hydra multirun folder) and names each given path that holds no run.
+folder above runs) and names each given path that holds no run. A Hydra job folder (one with
+`.hydra/config.yaml`, e.g. each job of a multirun sweep folder) points at its run through the
+resolved `run_dir` in that file, so a sweep folder finds its runs even when the run directories
+live elsewhere (the benchmarks' run_dir is deterministic from the config, for resuming).
 `load_run` reads a run robustly: a run in progress or killed is read up to its last complete line
 (shard files included) and marked incomplete with the reasons.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -80,16 +84,41 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]
         if not root.is_dir():
             skipped.append(f"{root}: not a directory")
             continue
-        found = sorted(
-            Path(dirpath)
-            for dirpath, dirnames, filenames in os.walk(root)
-            if MANIFEST_FILE in filenames
-        )
+        found = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            if MANIFEST_FILE in filenames:
+                found.append(Path(dirpath))
+            if os.path.basename(dirpath) == ".hydra" and "config.yaml" in filenames:
+                target = hydra_run_dir(Path(dirpath))
+                if target is not None and (target / MANIFEST_FILE).exists():
+                    found.append(target)
+        found.sort()
         if not found:
             skipped.append(f"{root}: not a run (no {MANIFEST_FILE}) and no run below it; skipped")
         for path in found:
             runs.setdefault(path.resolve(), None)
     return list(runs), skipped
+
+
+_RUN_DIR_LINE = re.compile(r"^run_dir:\s*(.+?)\s*$", re.MULTILINE)
+_CWD_LINE = re.compile(r"^\s+cwd:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def hydra_run_dir(hydra_dir: Path) -> Path | None:
+    """The run directory a Hydra job wrote to: the top-level `run_dir` of its resolved config,
+    relative to the job's original working directory (`hydra.runtime.cwd`)."""
+    try:
+        match = _RUN_DIR_LINE.search((hydra_dir / "config.yaml").read_text(encoding="utf-8"))
+        if match is None:
+            return None
+        run_dir = Path(match.group(1).strip("'\""))
+        if not run_dir.is_absolute():
+            hydra_yaml = hydra_dir / "hydra.yaml"
+            cwd = _CWD_LINE.search(hydra_yaml.read_text(encoding="utf-8")) if hydra_yaml.exists() else None
+            run_dir = Path(cwd.group(1).strip("'\"")) / run_dir if cwd else hydra_dir.parent / run_dir
+        return run_dir
+    except OSError:
+        return None
 
 
 def load_run(path: str | os.PathLike) -> Run:

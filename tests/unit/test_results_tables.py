@@ -129,3 +129,16 @@ def test_paper_flag_writes_files(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "HumanEval vs the CodeGen paper" in out and "12.76" in out
     assert (tmp_path / "paper_humaneval.csv").exists()
+
+
+def test_hydra_sweep_folder_points_at_its_runs(tmp_path):
+    # the benchmarks' run_dir is deterministic (outputs/...), the sweep folder holds Hydra's job folders
+    make_run(tmp_path / "work" / "outputs" / "t0.2", {"A": 1}, temperature=0.2)
+    make_run(tmp_path / "work" / "outputs" / "t0.8", {"A": 2}, temperature=0.8)
+    for num, t in ((0, "0.2"), (1, "0.8")):
+        hydra = tmp_path / "multirun" / "2024-01-01" / str(num) / ".hydra"
+        hydra.mkdir(parents=True)
+        (hydra / "config.yaml").write_text(f"model:\n  name: tiny-random\nrun_dir: outputs/t{t}\nlimit: 2\n")
+        (hydra / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
+    found, skipped = find_runs([tmp_path / "multirun"])
+    assert [p.name for p in found] == ["t0.2", "t0.8"] and not skipped
