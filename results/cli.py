@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     common.add_argument("-q", "--quiet", action="store_true", help="warnings only")
 
-    parser = argparse.ArgumentParser(prog="python -m results", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m results", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     table = sub.add_parser("table", parents=[common], help="one table over runs (the default command)")
     table.add_argument("paths", nargs="+", help="run directories or folders above them")
