@@ -3,7 +3,7 @@
 A directory is a run when it holds manifest.json. `find_runs` walks the given paths (a run, or any
 folder above runs) and names each given path that holds no run. A Hydra job folder (one with
 `.hydra/config.yaml`, e.g. each job of a multirun sweep folder) points at its run through the
-resolved `run_dir` in that file, so a sweep folder finds its runs even when the run directories
+`run_dir` of that config (resolved here), so a sweep folder finds its runs even when the run directories
 live elsewhere (the benchmarks' run_dir is deterministic from the config, for resuming).
 `load_run` reads a run robustly: a run in progress or killed is read up to its last complete line
 (shard files included) and marked incomplete with the reasons.
@@ -100,24 +100,62 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]
     return list(runs), skipped
 
 
-_RUN_DIR_LINE = re.compile(r"^run_dir:\s*(.+?)\s*$", re.MULTILINE)
-_CWD_LINE = re.compile(r"^\s+cwd:\s*(.+?)\s*$", re.MULTILINE)
+_INTERPOLATION = re.compile(r"\$\{([^${}]+)\}")
+_YAML_WORDS = {"null": "None", "~": "None", "true": "True", "false": "False"}
+
+
+def _flat_yaml(text: str) -> dict[str, str]:
+    """The scalar leaves of a block-style YAML mapping (as Hydra saves configs), by dotted key.
+
+    Enough to resolve `${a.b}` interpolations of a run_dir; lists and flow collections are skipped.
+    """
+    flat: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "- ", "-\t")) or stripped == "-" or ":" not in stripped:
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        key, _, value = stripped.partition(":")
+        if value and not value.startswith((" ", "\t")):
+            continue  # a colon inside a plain scalar, not a mapping entry
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = ".".join([k for _, k in stack] + [key.strip().strip("'\"")])
+        value = value.strip()
+        if not value:
+            stack.append((indent, key.strip().strip("'\"")))
+        elif value[0] in "'\"" and value[-1] == value[0] and len(value) >= 2:
+            flat[path] = value[1:-1].replace("''", "'") if value[0] == "'" else value[1:-1]
+        else:
+            flat[path] = _YAML_WORDS.get(value, value)
+    return flat
 
 
 def hydra_run_dir(hydra_dir: Path) -> Path | None:
-    """The run directory a Hydra job wrote to: the top-level `run_dir` of its resolved config,
-    relative to the job's original working directory (`hydra.runtime.cwd`)."""
+    """The run directory a Hydra job wrote to, from its saved `.hydra/config.yaml`.
+
+    Hydra saves the config unresolved, so `${a.b}` interpolations in `run_dir` are resolved here
+    against the same file; a relative result is taken from the job's working directory
+    (`hydra.runtime.cwd` in `.hydra/hydra.yaml`). None when there is no resolvable run_dir.
+    """
     try:
-        match = _RUN_DIR_LINE.search((hydra_dir / "config.yaml").read_text(encoding="utf-8"))
-        if match is None:
+        flat = _flat_yaml((hydra_dir / "config.yaml").read_text(encoding="utf-8"))
+        run_dir = flat.get("run_dir")
+        for _ in range(10):
+            if run_dir is None or "${" not in run_dir:
+                break
+            run_dir = _INTERPOLATION.sub(lambda m: flat.get(m.group(1).strip(), m.group(0)), run_dir)
+        if run_dir is None or "${" in run_dir:
+            log.debug("%s: no resolvable run_dir (%r)", hydra_dir, run_dir)
             return None
-        run_dir = Path(match.group(1).strip("'\""))
-        if not run_dir.is_absolute():
+        path = Path(run_dir)
+        if not path.is_absolute():
             hydra_yaml = hydra_dir / "hydra.yaml"
-            cwd = _CWD_LINE.search(hydra_yaml.read_text(encoding="utf-8")) if hydra_yaml.exists() else None
-            run_dir = Path(cwd.group(1).strip("'\"")) / run_dir if cwd else hydra_dir.parent / run_dir
-        return run_dir
-    except OSError:
+            cwd = _flat_yaml(hydra_yaml.read_text(encoding="utf-8")).get("hydra.runtime.cwd") if hydra_yaml.exists() else None
+            path = Path(cwd) / path if cwd else hydra_dir.parent / path
+        return path
+    except (OSError, UnicodeDecodeError):
         return None
 
 

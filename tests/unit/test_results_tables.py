@@ -12,7 +12,7 @@ import pytest
 from results.cli import main
 from results.paper import humaneval_vs_paper, paper_numbers, params_b
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
-from results.runs import find_runs, load_run, load_runs
+from results.runs import _flat_yaml, find_runs, load_run, load_runs
 from results.store import RunStore
 from results.tables import best_temperature, summary_table
 
@@ -138,7 +138,13 @@ def test_hydra_sweep_folder_points_at_its_runs(tmp_path):
     for num, t in ((0, "0.2"), (1, "0.8")):
         hydra = tmp_path / "multirun" / "2024-01-01" / str(num) / ".hydra"
         hydra.mkdir(parents=True)
-        (hydra / "config.yaml").write_text(f"model:\n  name: tiny-random\nrun_dir: outputs/t{t}\nlimit: 2\n")
-        (hydra / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
+        # as Hydra saves it: unresolved interpolations, lists, quoted strings
+        (hydra / "config.yaml").write_text(
+            "benchmark:\n  name: humaneval\n  stop:\n  - \"\\nclass\"\n  - '\\ndef'\nmodel:\n  name: tiny-random\n"
+            f"sampling:\n  temperature: {t}\n  top_k: null\n  label: 'x: y'\n"
+            "run_dir: outputs/t${sampling.temperature}\nlimit: 2\n")
+        (hydra / "hydra.yaml").write_text(f"hydra:\n  run:\n    dir: x\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
     found, skipped = find_runs([tmp_path / "multirun"])
     assert [p.name for p in found] == ["t0.2", "t0.8"] and not skipped
+    flat = _flat_yaml((hydra / "config.yaml").read_text())
+    assert flat["sampling.top_k"] == "None" and flat["sampling.label"] == "x: y" and flat["model.name"] == "tiny-random"
