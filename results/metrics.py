@@ -36,16 +36,19 @@ def estimate_pass_at_k(n: int, c: int, k: int) -> float:
 
 def executions_frame(executions: Iterable[ExecutionRecord] | pd.DataFrame) -> pd.DataFrame:
     """Executions as a DataFrame with columns problem_id, case_index (-1 when none), sample_index,
-    status, passed, duration_s, category (MTPB `extra["category"]`, else "")."""
+    status, passed, duration_s, category (MTPB `extra["category"]`, else ""), strict_passed
+    (MTPB `extra["strict_passed"]`, else None)."""
     if isinstance(executions, pd.DataFrame):
         return executions
     rows = [
         (e.problem_id, -1 if e.case_index is None else e.case_index, e.sample_index, e.status,
-         bool(e.passed), e.duration_s, str(e.extra.get("category", "")))
+         bool(e.passed), e.duration_s, str(e.extra.get("category", "")), e.extra.get("strict_passed"))
         for e in executions
     ]
     return pd.DataFrame(
-        rows, columns=["problem_id", "case_index", "sample_index", "status", "passed", "duration_s", "category"]
+        rows,
+        columns=["problem_id", "case_index", "sample_index", "status", "passed", "duration_s", "category",
+                 "strict_passed"],
     )
 
 

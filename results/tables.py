@@ -55,6 +55,10 @@ def run_row(run: Run, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: 
             row[name], row[f"{name}_lo"], row[f"{name}_hi"] = float(values.mean()), low, high
         else:
             row[name] = row[f"{name}_lo"] = row[f"{name}_hi"] = np.nan
+    strict = frame["strict_passed"] if "strict_passed" in frame else pd.Series(dtype=object)
+    if strict.notna().any():  # MTPB: official verdict and the program also ran to its end
+        per_problem = frame.assign(strict=strict.fillna(False).astype(bool)).groupby("problem_id")["strict"].mean()
+        row["strict_pass_rate"] = float(per_problem.mean())
     row["run_dir"] = str(run.path)
     return row
 
@@ -93,6 +97,8 @@ def display_summary(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> pd
     for name in [f"pass@{k}" for k in ks] + ["pass_rate"]:
         if name in summary and summary[name].notna().any():
             shown[name] = [format_ci(v, lo, hi) for v, lo, hi in zip(summary[name], summary[f"{name}_lo"], summary[f"{name}_hi"])]
+    if "strict_pass_rate" in summary and summary["strict_pass_rate"].notna().any():
+        shown["strict"] = [f"{100 * v:.2f}" if v == v else "-" for v in summary["strict_pass_rate"]]
     for col in ("problems", "samples", "timeouts"):
         if col in summary:
             shown[col] = summary[col]

@@ -65,6 +65,7 @@ def test_mtpb_pass_rate_and_cases(tmp_path):
     assert row["pass_rate"] == pytest.approx(5 / 8)  # passes / (problems x cases x samples)
     # pass@2 per (problem, case): m/1: (1 + 0) / 2 = 0.5, m/2: 1
     assert row["pass@2"] == pytest.approx(0.75)
+    assert "strict_pass_rate" not in row or math.isnan(row["strict_pass_rate"])
     make_run(tmp_path / "m1", {("m/1", 0): 1, ("m/2", 0): 0}, benchmark="mtpb", n=1)
     row1 = summary_table([load_run(tmp_path / "m1")]).iloc[0]
     assert row1["pass_rate"] == 0.5 and math.isnan(row1["pass@1"])  # n = 1: the pass rate says it all
@@ -148,3 +149,19 @@ def test_hydra_sweep_folder_points_at_its_runs(tmp_path):
     assert [p.name for p in found] == ["t0.2", "t0.8"] and not skipped
     flat = _flat_yaml((hydra / "config.yaml").read_text())
     assert flat["sampling.top_k"] == "None" and flat["sampling.label"] == "x: y" and flat["model.name"] == "tiny-random"
+
+
+def test_mtpb_strict_pass_rate(tmp_path):
+    store = RunStore(tmp_path / "s")
+    store.start({}, Manifest(benchmark="mtpb", model="m", sampling={"temperature": 0.2, "n": 2}, mode="multi-turn"))
+    # official passes 3 of 4; strict (also ran to its end) 1 of 4
+    for i, (passed, strict) in enumerate([(True, True), (True, False), (True, False), (False, False)]):
+        problem = f"p/{i // 2}"
+        key = make_key(problem, i % 2, 0)
+        store.append_sample(SampleRecord(key, problem, i % 2, "x", "y", case_index=0))
+        store.append_execution(ExecutionRecord(key, problem, i % 2, "passed" if strict else "error", passed,
+                                               case_index=0, extra={"strict_passed": strict}))
+    store.finalize()
+    store.write_metrics({})
+    row = summary_table([load_run(tmp_path / "s")], ks=(1,)).iloc[0]
+    assert row["pass_rate"] == 0.75 and row["strict_pass_rate"] == 0.25
