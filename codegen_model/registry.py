@@ -1,0 +1,148 @@
+"""From a model spec (conf/model/*.yaml, as a dataclass) to a loaded model, tokenizer and generator.
+
+`load(spec)` resolves "auto" dtype/device, loads the checkpoint (or builds `tiny-random`) and
+records what a run manifest needs (`ModelInfo`: repo, resolved commit, weights hash, dtype,
+device, parameter count). The last loaded model is kept per process, so the jobs of a Hydra
+multirun that share a model (e.g. a temperature sweep) load it once; asking for a different
+model releases the previous one first, so a sweep over sizes never holds two at a time.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator, Literal
+
+import torch
+
+from .hub import resolve_checkpoint
+from .model import CodeGenForCausalLM
+from .tokenizer import CodeGenTokenizer, load_tokenizer_folder
+from .weights import check_device, load_from_folder, resolve_dtype, weights_hash
+
+log = logging.getLogger(__name__)
+
+KINDS = ("hub", "tiny-random")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load. `path`: a local checkpoint folder or a Hub repo id (kind "hub")."""
+
+    name: str
+    kind: Literal["hub", "tiny-random"] = "hub"
+    path: str | None = None
+    revision: str | None = None  # Hub branch, tag or commit; None = main
+    dtype: str = "auto"  # auto (float16 on CUDA, float32 on CPU) | float32 | float16 | bfloat16
+    device: str = "auto"  # auto (cuda:LOCAL_RANK when CUDA is available, else cpu) | cpu | cuda:N
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"model {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if self.kind == "hub" and not self.path:
+            raise ValueError(f"model {self.name!r}: kind 'hub' needs path (a Hub repo id such as "
+                             "Salesforce/codegen-350M-mono, or a local checkpoint folder)")
+
+
+@dataclass
+class ModelInfo:
+    """What a manifest records about the model."""
+
+    name: str
+    kind: str
+    path: str  # the repo id or local folder as given ("tiny-random" for the tiny model)
+    folder: str  # the local folder the weights were read from ("" for tiny-random)
+    revision: str | None  # the resolved Hub commit when known, else the revision asked for
+    weights_hash: str
+    dtype: str
+    device: str
+    n_params: int
+    load_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    model: CodeGenForCausalLM
+    tokenizer: CodeGenTokenizer
+    info: ModelInfo
+
+    def __iter__(self) -> Iterator:  # `model, tokenizer = load(spec)` also works
+        return iter((self.model, self.tokenizer))
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def resolve_spec_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":  # the released checkpoints are fp16; CPU kernels are fastest in fp32
+        return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+    return resolve_dtype(dtype)
+
+
+_loaded: dict[tuple, LoadedModel] = {}
+
+
+def clear_cache() -> None:
+    """Drop the kept model (and free its device memory once nothing else holds it)."""
+    _loaded.clear()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def load(spec: ModelSpec) -> LoadedModel:
+    """The model, tokenizer and info of `spec`; reuses the last load when it was the same model."""
+    device = resolve_device(spec.device)
+    dtype = resolve_spec_dtype(spec.dtype, device)
+    key = (spec.kind, spec.path, spec.revision, str(dtype), device)
+    if key in _loaded:
+        log.info("model %s: reusing the loaded %s", spec.name, spec.path or spec.kind)
+        return _loaded[key]
+    clear_cache()
+    t0 = time.perf_counter()
+    if spec.kind == "tiny-random":
+        from . import tiny
+
+        check_device(device, dtype)
+        model = tiny.tiny_model(dtype=dtype, device=device)
+        tokenizer = tiny.tiny_tokenizer()
+        path, folder, revision, digest = spec.path or "tiny-random", "", None, tiny.state_hash(model)
+    else:
+        checkpoint = resolve_checkpoint(spec.path, spec.revision)
+        model = load_from_folder(checkpoint.folder, dtype, device, source=checkpoint.source)
+        tokenizer = load_tokenizer_folder(checkpoint.folder)
+        path, folder = spec.path, str(checkpoint.folder)
+        revision, digest = checkpoint.commit or spec.revision, weights_hash(checkpoint.folder)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"model {spec.name}: the tokenizer has {tokenizer.vocab_size} tokens but the "
+                         f"model only {model.config.vocab_size} embedding rows; they do not belong together")
+    info = ModelInfo(name=spec.name, kind=spec.kind, path=path, folder=folder, revision=revision,
+                     weights_hash=digest, dtype=str(dtype).removeprefix("torch."), device=device,
+                     n_params=sum(p.numel() for p in model.parameters()),
+                     load_s=round(time.perf_counter() - t0, 3))
+    log.info("model %s: %s params, %s on %s, loaded in %.1f s", spec.name, f"{info.n_params:,}",
+             info.dtype, device, info.load_s)
+    _loaded[key] = LoadedModel(model, tokenizer, info)
+    return _loaded[key]
+
+
+def build_generator(spec: ModelSpec, **engine_options):
+    """The sampling engine (a `Generator`) on the model of `spec`; `model_info` is set on it."""
+    from .engine import Engine  # lazily: loading a model does not need the engine
+
+    loaded = load(spec)
+    engine = Engine(loaded.model, loaded.tokenizer, **engine_options)
+    if getattr(engine, "model_info", None) is None:
+        engine.model_info = loaded.info.to_dict()
+    return engine

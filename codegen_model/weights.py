@@ -1,0 +1,338 @@
+"""Load CodeGen checkpoints in the Hugging Face layout into our model (DESIGN §2, "Weights").
+
+A checkpoint folder holds `config.json` and the weights as `model.safetensors` or
+`pytorch_model.bin` (the released CodeGen checkpoints: fp16, written with `torch.save`), each
+possibly sharded with a `*.index.json`. Loading:
+
+1. the config is read and validated; the device is checked to run the requested dtype;
+2. the model is built on the meta device (no memory, no random init);
+3. every key and shape of the checkpoint is checked against the model before any tensor is read;
+   the legacy per-layer buffers `attn.causal_mask` / `attn.masked_bias` are skipped, nothing else;
+4. tensors are read one at a time from the memory-mapped files, moved to the device, cast, and
+   assigned (`load_state_dict(assign=True)`): the only full copy is the model's own.
+
+Every user-caused failure is one `CheckpointError` / `DeviceError` line naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from .config import CodeGenConfig
+from .hub import CONFIG_FILE, WEIGHT_FORMATS, Checkpoint, CheckpointError, resolve_checkpoint
+from .model import CodeGenForCausalLM, sinusoidal_table
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CheckpointError", "DeviceError", "load_model", "load_from_folder", "weight_files",
+           "weights_hash", "save_model", "resolve_dtype", "check_device"]
+
+LEGACY_BUFFER = re.compile(r"^transformer\.h\.\d+\.attn\.(causal_mask|masked_bias)$")
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+          "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+class DeviceError(ValueError):
+    """A device or dtype this machine cannot run; the message says what to use instead."""
+
+
+# ---------------------------------------------------------------------------------------------
+# device and dtype
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype in DTYPES.values():
+            return dtype
+    elif isinstance(dtype, str) and dtype.removeprefix("torch.").lower() in DTYPES:
+        return DTYPES[dtype.removeprefix("torch.").lower()]
+    raise DeviceError(f"dtype {dtype!r} is not supported; use float32, float16 or bfloat16")
+
+
+def check_device(device: str | torch.device, dtype: torch.dtype) -> torch.device:
+    """The torch.device for `device`, after checking it exists and runs `dtype` kernels."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"device {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {device!r} needs CUDA, but torch {torch.__version__} sees no "
+                              "CUDA GPU; use device=cpu (or auto)")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise DeviceError(f"device {device!r} does not exist: this machine has {count} CUDA "
+                              f"device(s), cuda:0..cuda:{count - 1}")
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            name = torch.cuda.get_device_name(dev)
+            raise DeviceError(f"{name} ({device}) cannot run bfloat16; use dtype=float16")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"device {device!r} is not available on this machine; use device=cpu")
+    elif dev.type != "cpu":
+        raise DeviceError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
+    try:  # the kernels one block needs, in this dtype on this device
+        x = torch.ones(2, 8, dtype=dtype, device=dev)
+        y = torch.nn.functional.layer_norm(x @ x.T, (2,))
+        torch.nn.functional.scaled_dot_product_attention(y[None, None], y[None, None], y[None, None])
+    except Exception as e:
+        raise DeviceError(f"device {device!r} cannot run {str(dtype).removeprefix('torch.')} "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                          "use dtype=float32") from None
+    return dev
+
+
+# ---------------------------------------------------------------------------------------------
+# reading checkpoint files
+
+def _corrupt(path: Path, e: Exception) -> CheckpointError:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return CheckpointError(f"{path}: cannot read the weights ({type(e).__name__}: {first}); the file "
+                           "is truncated or corrupt: delete it and download it again")
+
+
+class _Shard:
+    """One weights file, memory-mapped: keys, shapes and dtypes without reading, tensors on demand."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing weights file; download the checkpoint again")
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                self._st = safe_open(str(path), framework="pt", device="cpu")
+                self._meta = {k: self._st.get_slice(k) for k in self._st.keys()}
+                self._sd = None
+            else:
+                self._st = None
+                sd = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+                if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+                    sd = sd["state_dict"]
+                if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+                    raise CheckpointError(f"{path}: expected a state dict of tensors, got "
+                                          f"{type(sd).__name__}; this is not a model checkpoint")
+                self._sd = sd
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise _corrupt(path, e) from None
+
+    def keys(self) -> list[str]:
+        return list(self._meta) if self._st is not None else list(self._sd)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._meta[key].get_shape()) if self._st is not None else tuple(self._sd[key].shape)
+
+    def is_float(self, key: str) -> bool:
+        if self._st is not None:
+            return self._meta[key].get_dtype() in ("F16", "BF16", "F32", "F64")
+        return self._sd[key].is_floating_point()
+
+    def tensor(self, key: str) -> torch.Tensor:
+        try:
+            return self._st.get_tensor(key) if self._st is not None else self._sd[key]
+        except Exception as e:
+            raise _corrupt(self.path, e) from None
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The weights files of a checkpoint folder, safetensors preferred, shards via their index."""
+    return _weight_layout(folder)[1]
+
+
+def _weight_layout(folder: Path) -> tuple[Path | None, list[Path]]:
+    """(the index file or None, the weights files) of the preferred format present in `folder`."""
+    for index_name, single_name, _ in WEIGHT_FORMATS:
+        index = folder / index_name
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text())["weight_map"]
+                names = sorted(set(weight_map.values()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                raise CheckpointError(f"{index}: not a valid index ({type(e).__name__}: {e}); "
+                                      "download the checkpoint again") from None
+            missing = [n for n in names if not (folder / n).is_file()]
+            if missing:
+                raise CheckpointError(f"{folder / missing[0]}: missing weights shard ({len(missing)} of "
+                                      f"{len(names)} listed in {index_name} are missing); "
+                                      "download the checkpoint again")
+            return index, [folder / n for n in names]
+        if (folder / single_name).is_file():
+            return None, [folder / single_name]
+    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    raise CheckpointError(
+        f"{folder}: no weights (model.safetensors, pytorch_model.bin, or a sharded *.index.json); "
+        f"the folder holds {present or 'nothing'}: download the checkpoint again")
+
+
+def _layers(keys) -> int:
+    found = {int(m.group(1)) for k in keys if (m := re.match(r"^transformer\.h\.(\d+)\.", k))}
+    return max(found) + 1 if found else 0
+
+
+def _check_keys(source: str, config: CodeGenConfig, expected: dict[str, tuple], found: dict[str, tuple],
+                not_float: list[str]) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    misshaped = [f"{k}: file {found[k]}, model {expected[k]}" for k in sorted(set(found) & set(expected))
+                 if tuple(found[k]) != tuple(expected[k])]
+    if not (missing or unexpected or misshaped or not_float):
+        return
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped),
+                         ("non-float", not_float)):
+        if items:
+            more = f", ... ({len(items) - 3} more)" if len(items) > 3 else ""
+            parts.append(f"{len(items)} {label} key(s) ({', '.join(items[:3])}{more})")
+    if missing and not (unexpected or misshaped) and len(missing) < len(expected):
+        hint = "the weights are incomplete: download the checkpoint again"
+    else:
+        hint = "use the config.json that came with these weights"
+    n_file = _layers(found)
+    layers = (f"; the weights have {n_file} layers, config.json says n_layer={config.n_layer}"
+              if n_file and n_file != config.n_layer else "")
+    raise CheckpointError(f"{source}: the weights do not match config.json (n_layer={config.n_layer}, "
+                          f"n_embd={config.n_embd}, vocab_size={config.vocab_size}): "
+                          f"{'; '.join(parts)}{layers}; {hint}")
+
+
+def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch.float32,
+                     device: str | torch.device = "cpu", source: str | None = None) -> CodeGenForCausalLM:
+    """Our model with the weights of one local checkpoint folder (see the module docstring)."""
+    t0 = time.perf_counter()
+    folder = Path(folder)
+    source = source or str(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {folder} does not exist")
+    if not (folder / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{folder / CONFIG_FILE}: missing; a checkpoint folder needs its config.json")
+    config = CodeGenConfig.from_json(folder / CONFIG_FILE)
+    dtype = resolve_dtype(dtype)
+    dev = check_device(device, dtype)
+
+    with torch.device("meta"):
+        model = CodeGenForCausalLM(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    shards = [_Shard(p) for p in weight_files(folder)]
+    found: dict[str, tuple] = {}
+    where: dict[str, _Shard] = {}
+    not_float = []
+    for shard in shards:
+        for key in shard.keys():
+            if LEGACY_BUFFER.match(key):
+                continue  # the released checkpoints still carry these; the model recomputes them
+            if key in where:
+                raise CheckpointError(f"{shard.path}: key {key} also appears in {where[key].path}; "
+                                      "the shards overlap: download the checkpoint again")
+            found[key], where[key] = shard.shape(key), shard
+            if key in expected and not shard.is_float(key):
+                not_float.append(key)
+    _check_keys(source, config, expected, found, not_float)
+
+    state = OrderedDict()
+    for key in expected:  # one tensor at a time: mmap -> device -> dtype
+        state[key] = where[key].tensor(key).to(device=dev).to(dtype).contiguous()
+    del shards, where
+    model.load_state_dict(state, assign=True, strict=True)
+    del state
+    _materialize_buffers(model, config, dev)
+    model.eval().requires_grad_(False)
+    log.info("loaded %s (%s, %s) in %.1f s", source, str(dtype).removeprefix("torch."), dev,
+             time.perf_counter() - t0)
+    return model
+
+
+def _materialize_buffers(model: CodeGenForCausalLM, config: CodeGenConfig, device: torch.device) -> None:
+    """Build the buffers a checkpoint does not carry (they were left on the meta device)."""
+    for name, buf in list(model.named_buffers()):
+        if not buf.is_meta:
+            continue
+        if name == "transformer.rotary_table":
+            rd = config.rotary_dim or config.head_dim
+            model.transformer.rotary_table = sinusoidal_table(config.n_positions, rd).to(device)
+        else:
+            raise AssertionError(f"buffer {name} is not in checkpoints and weights.py does not know how "
+                                 "to build it: teach _materialize_buffers")
+    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    assert not meta, f"tensors left on the meta device after loading: {meta[:3]}"
+
+
+def load_model(name_or_path: str | os.PathLike, dtype: str | torch.dtype = torch.float32,
+               device: str | torch.device = "cpu", revision: str | None = None) -> CodeGenForCausalLM:
+    """Our CodeGen with the weights of a local checkpoint folder or a Hub repo id (cached)."""
+    checkpoint: Checkpoint = resolve_checkpoint(name_or_path, revision)
+    return load_from_folder(checkpoint.folder, dtype, device, source=checkpoint.source)
+
+
+# ---------------------------------------------------------------------------------------------
+# identity and saving
+
+_HASHES: dict[tuple, str] = {}
+_BLOB = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _file_sha256(path: Path) -> str:
+    real = path.resolve()
+    # In the HF cache an LFS file is a symlink to blobs/<sha256 of its content>: no need to read it.
+    if real != path.absolute() and real.parent.name == "blobs" and _BLOB.match(real.name):
+        return real.name
+    stat = real.stat()
+    memo = (str(real), stat.st_size, stat.st_mtime_ns)
+    if memo not in _HASHES:
+        h = hashlib.sha256()
+        with open(real, "rb") as f:
+            while chunk := f.read(1 << 23):
+                h.update(chunk)
+        _HASHES[memo] = h.hexdigest()
+    return _HASHES[memo]
+
+
+def weights_hash(folder: str | os.PathLike) -> str:
+    """sha256 over (name, content sha256) of config.json and the weights files: the manifest's id."""
+    folder = Path(folder)
+    index, files = _weight_layout(folder)
+    files = [folder / CONFIG_FILE, *files, *([index] if index else [])]
+    lines = sorted(f"{p.name}\t{_file_sha256(p)}\n" for p in files)
+    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def save_model(model: CodeGenForCausalLM, folder: str | os.PathLike, max_shard_bytes: int | None = None) -> Path:
+    """Write config.json and model.safetensors (or shards + index) in the Hugging Face layout."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if max_shard_bytes is None:
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        return folder
+    shards: list[dict] = [{}]
+    size = 0
+    for key, t in state.items():
+        nbytes = t.numel() * t.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = t
+        size += nbytes
+    weight_map = {}
+    for i, shard in enumerate(shards, 1):
+        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file(shard, str(folder / name), metadata={"format": "pt"})
+        weight_map.update({k: name for k in shard})
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
+    return folder
