@@ -195,13 +195,13 @@ def _check_keys(source: str, config: CodeGenConfig, expected: dict[str, tuple], 
         if items:
             more = f", ... ({len(items) - 3} more)" if len(items) > 3 else ""
             parts.append(f"{len(items)} {label} key(s) ({', '.join(items[:3])}{more})")
-    if missing and not (unexpected or misshaped) and len(missing) < len(expected):
-        hint = "the weights are incomplete: download the checkpoint again"
-    else:
-        hint = "use the config.json that came with these weights"
     n_file = _layers(found)
     layers = (f"; the weights have {n_file} layers, config.json says n_layer={config.n_layer}"
               if n_file and n_file != config.n_layer else "")
+    if missing and not (unexpected or misshaped or layers) and len(missing) < len(expected):
+        hint = "the weights are incomplete: download the checkpoint again"
+    else:
+        hint = "use the config.json that came with these weights"
     raise CheckpointError(f"{source}: the weights do not match config.json (n_layer={config.n_layer}, "
                           f"n_embd={config.n_embd}, vocab_size={config.vocab_size}): "
                           f"{'; '.join(parts)}{layers}; {hint}")
