@@ -182,3 +182,40 @@ def test_write_metrics_is_strict_json(tmp_path):
     store.write_metrics({"pass@1": np.float64(0.5), "ci": [float("nan"), 1.0], "n": np.int64(3)})
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"pass@1": 0.5, "ci": [None, 1.0], "n": 3}
     assert store.metrics()["n"] == 3
+
+
+def test_sigkill_loses_nothing_flushed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    writer = (
+        "import sys\n"
+        "from results.store import RunStore\n"
+        "from results.records import SampleRecord, Manifest\n"
+        "s = RunStore(sys.argv[1]); s.start({}, Manifest('humaneval', 'm'))\n"
+        "i = 0\n"
+        "while True:\n"
+        "    s.append_sample(SampleRecord(f'P/{i}/s0', f'P/{i}', 0, 'x' * 5000, 'p'))\n"
+        "    print(i, flush=True); i += 1\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(tmp_path)], cwd=repo, stdout=subprocess.PIPE, text=True)
+    acknowledged = -1
+    deadline = time.monotonic() + 60
+    while acknowledged < 200 and time.monotonic() < deadline:
+        acknowledged = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    store = RunStore(tmp_path)
+    keys = store.sample_keys()
+    # every line appended before the kill was acknowledged is there, in one piece
+    assert {f"P/{i}/s0" for i in range(acknowledged + 1)} <= keys
+    n = len(keys)
+    store.append_sample(sample(99999, 0))  # resuming appends after any cut line
+    store.close()
+    assert len(RunStore(tmp_path).samples()) == n + 1
