@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 from codegen_model.generator import SamplingParams
 
 from .stop import HUMANEVAL_STOP
+
+MODEL_KINDS = ("hub", "tiny-random", "reference")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def known_models(conf_dir: Path = CONF_DIR) -> list[str]:
+    """The model names `model=` accepts: the files of conf/model/."""
+    return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
 
 
 @dataclass(frozen=True)

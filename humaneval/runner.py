@@ -32,7 +32,7 @@ from results.records import ExecutionRecord, SampleRecord, make_key
 from results.store import RunStore
 from sandbox import ExecResult, Limits
 
-from .config import ModelConfig, RunConfig, to_dict
+from .config import MODEL_KINDS, ModelConfig, RunConfig, known_models, to_dict
 from .data import Problem, ProblemSet, load_problems, select
 from .execution import ExecutionPool, result_string
 from .manifest import ModelInfo, build_manifest
@@ -56,8 +56,13 @@ class RunSummary:
 
 def load_generator(model: ModelConfig, problems: Sequence[Problem]) -> tuple[Generator, ModelInfo]:
     """The generator for a model config: the reference solutions, or the engine via the registry."""
+    if model.kind not in MODEL_KINDS:
+        raise ValueError(f"model {model.name!r}: kind {model.kind!r} is not one of {MODEL_KINDS}")
     if model.kind == "reference":
         return ReferenceGenerator(problems), ModelInfo(name=model.name, device="cpu")
+    if model.kind == "hub" and not model.path:
+        raise ValueError(f"unknown model {model.name!r}: no checkpoint path or Hub repo id; known "
+                         f"models are {known_models()} (model=<name>), or set model.path")
     from codegen_model import registry
 
     spec = registry.ModelSpec(name=model.name, kind=model.kind, path=model.path,
@@ -73,8 +78,8 @@ def _model_info(model: ModelConfig, generator: Generator) -> ModelInfo:
         return ModelInfo(name=model.name, revision=info.get("revision", model.revision),
                          weights_hash=info.get("weights_hash", ""), device=str(info.get("device", "")),
                          dtype=str(info.get("dtype", "")),
-                         extra={k: v for k, v in info.items()
-                                if k not in ("revision", "weights_hash", "device", "dtype")})
+                         extra={k: v for k, v in info.items()  # load_s: timing, not identity
+                                if k not in ("revision", "weights_hash", "device", "dtype", "load_s")})
     return ModelInfo(name=model.name, revision=model.revision, device=model.device, dtype=model.dtype)
 
 
