@@ -32,7 +32,7 @@ from .data import Problem, ProblemSet, load_problems
 from .execution import ExecutionPool, result_string
 from .program import build_program
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("humaneval.evaluate")
 
 DEFAULT_KS = (1, 10, 100)
 
