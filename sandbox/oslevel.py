@@ -1,0 +1,423 @@
+"""Linux primitives the sandbox is built from: namespaces, seccomp, uid slots, killing and cleanup.
+
+Everything here acts from outside the program (DESIGN §3): the kernel enforces it, so nothing the
+program does to its own interpreter (`importlib.reload(os)`, `posix.fork`, a bare `except:`)
+can undo it. Each function degrades gracefully and says so, because CI containers often forbid
+namespaces; the caller records which mechanism was in force in `ExecResult.isolation`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import logging
+import os
+import platform
+import pwd
+import shutil
+import signal
+import stat
+import struct
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+UID_BASE = 60000  # worker k runs its programs as uid UID_BASE + k (skipping uids in /etc/passwd)
+UID_SLOTS = 4096
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> bool:
+    """Move the calling process into new namespaces; False when the kernel or container forbids it."""
+    try:
+        _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+        return True
+    except OSError as exc:
+        log.debug("unshare(%#x) not allowed: %s", flags, exc)
+        return False
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)), f"prctl({option})")
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants (e.g. a `setsid` grandchild) are re-parented to us, not to init."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+# --- a private view of the filesystem (mount namespace) -------------------------------------------
+
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda s: s.encode() if s is not None else None)  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def private_mounts(needed: list[str], shared: list[str], tmpfs_size: str = "512m") -> list[str]:
+    """In a new mount namespace (already unshared, as root): make `needed` reachable, `shared` private.
+
+    `needed` are the interpreter's directories (prefix, site-packages). If one lies under a
+    directory others may not enter (e.g. /root, mode 700), that directory is covered with a small
+    tmpfs holding only bind mounts of the needed children, so an unprivileged uid can import
+    modules while the rest of it (tokens, keys, caches) stays invisible. Every world-writable
+    directory in `shared` (/tmp, /dev/shm, ...) gets a private tmpfs, so nothing a program writes
+    there reaches the machine. Returns the directories so covered.
+    """
+    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount here propagates to the host
+    covered: list[str] = []
+    for _ in range(16):  # each round opens one more blocked directory level
+        blocked: dict[str, set[str]] = {}
+        for path in needed:
+            parts = Path(path).parts
+            for depth in range(1, len(parts) - 1):
+                parent = os.path.join(*parts[: depth + 1])
+                try:
+                    mode = os.stat(parent).st_mode
+                except OSError:
+                    break
+                if not mode & stat.S_IXOTH:
+                    blocked.setdefault(parent, set()).add(parts[depth + 1])
+                    break
+        if not blocked:
+            break
+        for parent, children in blocked.items():
+            handles = {child: os.open(os.path.join(parent, child), os.O_PATH | os.O_CLOEXEC) for child in children}
+            st = os.stat(parent)
+            mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size=1m,uid={st.st_uid},gid={st.st_gid}")
+            for child, fd in handles.items():
+                target = os.path.join(parent, child)
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    os.mkdir(target, 0o755)
+                else:
+                    open(target, "wb").close()
+                mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+                os.close(fd)
+            covered.append(parent)
+    for path in shared:
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmpfs_size}")
+    return covered
+
+
+# --- seccomp: the network fallback when no network namespace can be made --------------------
+
+_AUDIT_ARCH = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}  # arch, socket, io_uring_setup
+
+
+def install_socket_filter() -> bool:
+    """Seccomp filter: socket() fails with EACCES for every family but AF_UNIX; io_uring is off.
+
+    Returns False on an architecture we have no syscall numbers for (the caller then falls back
+    to a Python-level block and records that).
+    """
+    spec = _AUDIT_ARCH.get(platform.machine())
+    if spec is None:
+        return False
+    arch, nr_socket, nr_io_uring = spec
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EACCES  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    program = [
+        (ld, 0, 0, 4),  # A = seccomp_data.arch
+        (jeq, 1, 0, arch),  # native arch: go on; foreign ABI (int 0x80, compat): deny
+        (ret, 0, 0, deny),
+        (ld, 0, 0, 0),  # A = seccomp_data.nr
+        (jge, 0, 1, 0x40000000),  # x32 syscall numbers: deny
+        (ret, 0, 0, deny),
+        (jeq, 0, 1, nr_io_uring),  # io_uring can open sockets behind the filter's back
+        (ret, 0, 0, deny),
+        (jeq, 1, 0, nr_socket),
+        (ret, 0, 0, allow),
+        (ld, 0, 0, 16),  # A = low 32 bits of args[0]: the address family
+        (jeq, 0, 1, 1),  # AF_UNIX (local pipes between the program's own processes) is fine
+        (ret, 0, 0, allow),
+        (ret, 0, 0, deny),
+    ]
+    raw = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(program), ctypes.addressof(buf))
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+    return True
+
+
+# --- uid slots ------------------------------------------------------------------------------
+
+def acquire_uid_slot(lock_dir: Path, preferred: int | None = None) -> tuple[int, int]:
+    """Lock a free unprivileged uid for one worker: returns (uid, lock fd). Held until the fd closes.
+
+    The lock (flock) spans processes, so two harnesses on one machine (e.g. torchrun ranks) never
+    share a uid, and a crashed worker's uid is freed by the kernel.
+    """
+    lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    candidates = range(UID_BASE, UID_BASE + UID_SLOTS)
+    if preferred is not None:
+        candidates = [preferred, *candidates]
+    for uid in candidates:
+        try:
+            pwd.getpwuid(uid)
+            continue  # a real account: never run programs (or kill processes) as it
+        except KeyError:
+            pass
+        fd = lock_uid(lock_dir, uid)
+        if fd is not None:
+            return uid, fd
+    raise RuntimeError(f"all {UID_SLOTS} sandbox uids from {UID_BASE} are in use; close other harnesses")
+
+
+def lock_uid(lock_dir: Path | str, uid: int, wait_s: float = 0.0) -> int | None:
+    """The lock fd for `uid`, or None if another process still holds it after `wait_s`."""
+    fd = os.open(os.path.join(lock_dir, f"uid-{uid}.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.01)
+
+
+# --- killing everything a program started ------------------------------------------------------
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, however it detached (setsid, double fork, new group).
+
+    A helper drops to `uid` and calls kill(-1, SIGKILL): the kernel walks the whole process list
+    under the tasklist lock, so no process of that uid can fork its way past the walk.
+    """
+    pid = os.fork()
+    if pid == 0:  # the helper: never returns to Python code of the worker
+        code = 0
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            for _ in range(3):
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+        except BaseException:  # noqa: BLE001 - nothing may escape a forked helper
+            code = 1
+        os._exit(code)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # the fork server ignores SIGCHLD: the kernel reaped the helper
+        return
+    if os.waitstatus_to_exitcode(status) != 0:
+        log.warning("the helper that kills uid %d processes failed (status %#x)", uid, status)
+
+
+def descendants(root: int) -> set[int]:
+    """All live descendants of `root`, from one scan of /proc."""
+    parent: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields_after_comm = data[data.rindex(b")") + 2:].split()
+        parent[int(entry.name)] = int(fields_after_comm[1])
+    children: dict[int, list[int]] = {}
+    for child, ppid in parent.items():
+        children.setdefault(ppid, []).append(child)
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        for child in children.get(frontier.pop(), ()):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def kill_descendants() -> None:
+    """Without a private uid: stop every descendant of this (subreaper) process, then kill them all.
+
+    Stopping first means a fork bomb cannot outgrow the scan: a stopped process forks no more.
+    """
+    me = os.getpid()
+    stopped: set[int] = set()
+    for _ in range(1000):
+        fresh = descendants(me) - stopped
+        if not fresh:
+            break
+        for pid in fresh:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        stopped |= fresh
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def has_children() -> bool:
+    """True while any child (running or zombie) remains; orphaned descendants count, as we reap them."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        return True
+    except ChildProcessError:
+        return False
+
+
+def reap_all(timeout_s: float = 5.0) -> bool:
+    """Reap every child; True when none is left within the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+
+
+# --- state a program may leave outside its directory -----------------------------------------------
+
+_SHARED_CANDIDATES = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/dev/mqueue")
+
+
+class SharedDirs:
+    """World-writable directories (/tmp, /dev/shm, ...) and what a program's uid left in them.
+
+    A program running as its own uid can create files only in world-writable places; after each
+    run we delete whatever that uid owns there. A directory whose mtime and ctime did not move
+    (and moved well before the run began, since timestamps are coarse) is not rescanned.
+    """
+
+    def __init__(self, extra: tuple[str, ...] = ()) -> None:
+        dirs: dict[str, None] = {}
+        self.top: list[str] = []
+        for path in (*_SHARED_CANDIDATES, *extra):
+            real = os.path.realpath(path)
+            if _world_writable(real) and real not in dirs:
+                self.top.append(real)
+                dirs[real] = None
+                for sub in _subdirs(real):  # e.g. /tmp/.X11-unix (mode 1777)
+                    if _world_writable(sub):
+                        dirs[sub] = None
+        self.dirs = list(dirs)
+        self._stamps: dict[str, tuple[int, int]] = {}
+
+    def dirs_top_level(self) -> list[str]:
+        return list(self.top)
+
+    def snapshot(self) -> int:
+        self._stamps = {d: _stamp(d) for d in self.dirs}
+        return time.time_ns()
+
+    def clean(self, uid: int, started_ns: int) -> list[str]:
+        """Delete what `uid` created in the shared directories; return the paths removed."""
+        removed: list[str] = []
+        for d in self.dirs:
+            before = self._stamps.get(d)
+            if before is not None and before == _stamp(d) and before[0] < started_ns - 50_000_000:
+                continue
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_uid != uid:
+                    continue
+                removed.append(entry.path)
+                try:
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                except OSError as exc:
+                    log.warning("could not remove %s left by a sandboxed program: %s", entry.path, exc)
+        return removed
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_mtime_ns, st.st_ctime_ns
+    except OSError:
+        return (0, 0)
+
+
+def _world_writable(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and bool(st.st_mode & stat.S_IWOTH)
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        return [e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+_IPC_RMID = 0
+
+
+def clean_sysv_ipc(uid: int) -> int:
+    """Remove SysV shared memory, message queues and semaphores owned or created by `uid`."""
+    removed = 0
+    for kind, remove in (("shm", _libc.shmctl), ("msg", _libc.msgctl), ("sem", _libc.semctl)):
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except OSError:
+            continue
+        if len(lines) < 2:
+            continue
+        header = lines[0].split()
+        id_col, uid_col, cuid_col = 1, header.index("uid"), header.index("cuid")
+        for line in lines[1:]:
+            cols = line.split()
+            if int(cols[uid_col]) == uid or int(cols[cuid_col]) == uid:
+                ident = int(cols[id_col])
+                if kind == "sem":
+                    remove(ctypes.c_int(ident), ctypes.c_int(0), ctypes.c_int(_IPC_RMID))
+                else:
+                    remove(ctypes.c_int(ident), ctypes.c_int(_IPC_RMID), ctypes.c_void_p(None))
+                removed += 1
+    return removed

@@ -1,0 +1,506 @@
+"""The harness side: start the fork server, lease workers, stream results, cache identical jobs.
+
+`Sandbox` owns one fork server (`server.py`) and the workers it forked; `run_many` hands jobs to
+idle workers, yields `(index, ExecResult)` as each finishes, and puts a watchdog on every worker
+(its wall limit plus a grace period) so a stuck worker becomes a `sandbox_error` for that one job,
+never a stuck harness. Identical (program, limits, files) jobs run once per `Sandbox` (a
+content-hash cache; hits come back with `cached=True`). The module-level `run` / `run_many` use a
+default `Sandbox` started on first use and closed at exit.
+
+Two fork servers: a lean one (plain interpreter) and a warm one (numpy and pandas imported).
+A program whose text names numpy, pandas or a library built on them runs on a warm worker and
+skips their ~0.5 s import; every other program runs on a lean worker, whose much smaller
+address space forks and exits about three times faster. Both give the same fresh interpreter
+state; the choice only changes speed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from . import protocol
+from .limits import ExecResult, Job, Limits, Status
+
+log = logging.getLogger(__name__)
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from sandbox.server import main; main()"
+WATCHDOG_GRACE_S = 30.0  # a worker answers within wall_s + this, or it is killed and replaced
+_ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH")
+_ENV_SET = {
+    # One thread per library: the fork server must stay single-threaded, and a program is one job.
+    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+# Programs that will import these pay nothing for them on a warm worker.
+_WARM_HINT = re.compile(r"\b(numpy|pandas|scipy|sklearn|matplotlib|seaborn|statsmodels)\b")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start here (the message says why and what to change)."""
+
+
+def scrubbed_env() -> dict[str, str]:
+    """The only environment programs (and the fork server) see: no tokens, keys or proxies."""
+    env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(_ENV_SET)
+    return env
+
+
+@dataclasses.dataclass(eq=False)
+class _Worker:
+    sock: socket.socket
+    pid: int
+    uid: int | None
+    isolation: dict
+    vm_mb: int
+    kind: str  # "lean" or "warm": which fork server it came from
+
+
+class _Cache:
+    """LRU of results by content hash; results with big outputs are not kept."""
+
+    def __init__(self, entries: int, max_result_bytes: int = 1 << 20) -> None:
+        self.entries, self.max_result_bytes = entries, max_result_bytes
+        self._data: OrderedDict[str, ExecResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> ExecResult | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+        return None if hit is None else dataclasses.replace(hit, cached=True, values=list(hit.values))
+
+    def put(self, key: str, result: ExecResult) -> None:
+        if self.entries <= 0 or result.status is Status.SANDBOX_ERROR:
+            return
+        if len(result.stdout) + len(result.stderr) > self.max_result_bytes:
+            return
+        with self._lock:
+            self._data[key] = result
+            self._data.move_to_end(key)
+            while len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+def cache_key(job: Job, limits: Limits) -> str:
+    files = sorted((name, hashlib.sha256(content).hexdigest()) for name, content in (job.files or {}).items())
+    payload = json.dumps([job.program, limits.to_dict(), files], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Server:
+    """One fork server process and its control socket (a fresh `python -I`, scrubbed env)."""
+
+    def __init__(self, kind: str, warm_modules: tuple[str, ...]) -> None:
+        self.kind, self.warm_modules = kind, warm_modules
+        self.proc: subprocess.Popen | None = None
+        self.ctrl: socket.socket | None = None
+        self.info: dict = {}
+
+    def alive(self) -> bool:
+        return self.ctrl is not None and self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        self.stop()
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        options = json.dumps({"warm_modules": list(self.warm_modules)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT, PACKAGE_PARENT, str(child_end.fileno()), options],
+            pass_fds=[child_end.fileno()], env=scrubbed_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, cwd="/", start_new_session=True,
+        )
+        child_end.close()
+        parent_end.settimeout(120)
+        try:
+            hello = json.loads(parent_end.recv(1 << 20) or b"{}")
+        except (OSError, ValueError) as exc:
+            hello = {"error": str(exc)}
+        if hello.get("t") != "hello":
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise SandboxUnavailable(f"the sandbox fork server did not start ({hello}); check that "
+                                     f"`{sys.executable} -I -c 'import sandbox'` works from {PACKAGE_PARENT}")
+        parent_end.settimeout(60)
+        for name, error in hello["errors"].items():
+            log.warning("sandbox fork server could not pre-import %s (%s); programs will import it themselves",
+                        name, error)
+        self.info, self.ctrl = hello, parent_end
+
+    def spawn(self, config: dict) -> socket.socket:
+        """Ask the server to fork a worker with `config`; returns our end of its socket."""
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            socket.send_fds(self.ctrl, [json.dumps({"t": "spawn", "config": config}).encode()], [child_end.fileno()])
+            if not self.ctrl.recv(65536):
+                raise OSError("the fork server exited")
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        return parent_end
+
+    def stop(self, wait_s: float = 0.0) -> None:
+        if self.ctrl is not None:
+            self.ctrl.close()  # EOF: the server exits
+            self.ctrl = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+class Sandbox:
+    """Fork servers plus their workers. Thread-safe; close() (or the context manager) stops them.
+
+    mode: "auto" (fork from a warm server unless its imports left a thread running, then spawn),
+    "fork", or "spawn" (a fresh `python -I` per program). network: "auto" (a network namespace,
+    else a seccomp socket filter), "netns", "socket-blocked" or "none". drop_uid: None = when
+    root. warm_modules: what the warm server pre-imports (empty: lean workers only). The other
+    options exist for tests and unusual machines.
+    """
+
+    def __init__(self, *, mode: str = "auto", network: str = "auto", drop_uid: bool | None = None,
+                 private_mounts: bool = True, warm_modules: tuple[str, ...] = ("numpy", "pandas"),
+                 cache_entries: int = 65536, base_dir: str | None = None) -> None:
+        if mode not in ("auto", "fork", "spawn"):
+            raise ValueError(f"sandbox mode must be 'auto', 'fork' or 'spawn', got {mode!r}")
+        if network not in ("auto", "netns", "socket-blocked", "none"):
+            raise ValueError(f"sandbox network must be 'auto', 'netns', 'socket-blocked' or 'none', got {network!r}")
+        self.mode, self.network, self.drop_uid, self.private_mounts = mode, network, drop_uid, private_mounts
+        self.warm_modules = () if mode == "spawn" else tuple(warm_modules)
+        self.base_dir = base_dir or os.path.join("/tmp" if os.path.isdir("/tmp") else os.getcwd(),
+                                                 f"codegen-sandbox-{os.geteuid()}")
+        self.cache = _Cache(cache_entries)
+        self._lock = threading.Lock()
+        self._servers = {"lean": _Server("lean", ()), "warm": _Server("warm", self.warm_modules)}
+        self._child_mode = {"lean": "spawn" if mode == "spawn" else "fork", "warm": "fork"}
+        self._idle: dict[str, list[_Worker]] = {"lean": [], "warm": []}
+        self._closed = False
+
+    # --- public API ----------------------------------------------------------------------------
+
+    def run(self, program: str, limits: Limits | None = None, files: dict[str, bytes] | None = None,
+            *, cache: bool = True) -> ExecResult:
+        """Run one program; safe to call from many threads at once (each leases its own worker)."""
+        job = Job(program, files)
+        job_limits = limits or Limits()
+        key = cache_key(job, job_limits) if cache else None
+        if key is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        kind = self._kind(job)
+        leased: list[_Worker] = []
+        worker = self._lease(kind, leased)
+        try:
+            self._check_limits(worker, job_limits)
+            deadline = self._send(worker, job, job_limits)
+            if deadline is None:
+                result = ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
+            else:
+                select.select([worker.sock], [], [], max(0.0, deadline - time.monotonic()))
+                result = self._collect(worker, deadline, job_limits)
+        finally:
+            self._release(worker, leased)
+        if key is not None:
+            self.cache.put(key, result)
+        return result
+
+    def run_many(self, jobs: Iterable[str | Job], limits: Limits | None = None, workers: int | None = None,
+                 *, cache: bool = True) -> Iterator[tuple[int, ExecResult]]:
+        """Yield (index into jobs, result) as programs finish; `jobs` is consumed lazily.
+
+        At most `workers` programs run at once (default: os.cpu_count()).
+        """
+        default_limits = limits or Limits()
+        n_workers = workers if workers is not None else (os.cpu_count() or 1)
+        if n_workers < 1:
+            raise ValueError(f"workers must be >= 1 (default: os.cpu_count()), got {workers}")
+        source = iter(jobs)
+        leased: list[_Worker] = []
+        idle: dict[str, list[_Worker]] = {"lean": [], "warm": []}
+        busy: dict[int, tuple[_Worker, int, str | None, float, Limits]] = {}  # by socket fd
+        waiting: dict[str, list[int]] = {}  # in-flight key -> indices of identical later jobs
+        poller = select.poll()
+        next_index, exhausted = 0, False
+        try:
+            while True:
+                while not exhausted and len(busy) < n_workers:
+                    try:
+                        raw = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    index, next_index = next_index, next_index + 1
+                    job = raw if isinstance(raw, Job) else Job(raw)
+                    job_limits = job.limits or default_limits
+                    key = cache_key(job, job_limits) if cache else None
+                    if key is not None:
+                        hit = self.cache.get(key)
+                        if hit is not None:
+                            yield index, hit
+                            continue
+                        if key in waiting:
+                            waiting[key].append(index)
+                            continue
+                        waiting[key] = []
+                    kind = self._kind(job)
+                    worker = idle[kind].pop() if idle[kind] else self._lease(kind, leased)
+                    try:
+                        self._check_limits(worker, job_limits)
+                    except ValueError:
+                        idle[kind].append(worker)
+                        raise
+                    deadline = self._send(worker, job, job_limits)
+                    if deadline is None:
+                        self._discard(worker, leased)
+                        result = ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
+                        yield from self._deliver(index, key, result, waiting)
+                        continue
+                    busy[worker.sock.fileno()] = (worker, index, key, deadline, job_limits)
+                    poller.register(worker.sock, select.POLLIN)
+                if not busy:
+                    if exhausted:
+                        return
+                    continue
+                timeout_s = max(0.0, min(entry[3] for entry in busy.values()) - time.monotonic())
+                ready = [fd for fd, _ in poller.poll(int(timeout_s * 1000) + 1)]
+                if not ready:
+                    ready = [fd for fd, entry in busy.items() if entry[3] <= time.monotonic()]
+                for fd in ready:
+                    worker, index, key, deadline, job_limits = busy.pop(fd)
+                    poller.unregister(fd)
+                    result = self._collect(worker, deadline, job_limits)
+                    if exhausted or worker.sock.fileno() < 0:
+                        self._release(worker, leased)  # no more work here: back to the shared pool
+                    else:
+                        idle[worker.kind].append(worker)
+                    yield from self._deliver(index, key, result, waiting)
+        finally:
+            for worker, *_ in busy.values():  # abandoned mid-run: do not wait for them
+                self._kill_worker(worker)
+                self._discard(worker, leased)
+            for workers_ in idle.values():
+                for worker in workers_:
+                    self._release(worker, leased)
+
+    def close(self) -> None:
+        """Stop the workers (they kill what is left of their programs) and the fork servers."""
+        with self._lock:
+            self._closed = True
+            idle = [w for workers_ in self._idle.values() for w in workers_]
+            self._idle = {"lean": [], "warm": []}
+        for worker in idle:
+            worker.sock.close()  # EOF: the worker cleans up and exits
+        for server in self._servers.values():
+            server.stop(wait_s=10.0)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- workers -------------------------------------------------------------------------------
+
+    def _kind(self, job: Job) -> str:
+        return "warm" if self.warm_modules and _WARM_HINT.search(job.program) else "lean"
+
+    def _deliver(self, index: int, key: str | None, result: ExecResult, waiting: dict):
+        if key is None:
+            yield index, result
+            return
+        self.cache.put(key, result)
+        duplicates = waiting.pop(key, [])
+        yield index, result
+        for other in duplicates:
+            yield other, dataclasses.replace(result, cached=True, values=list(result.values))
+
+    def _collect(self, worker: _Worker, deadline: float, limits: Limits) -> ExecResult:
+        if time.monotonic() >= deadline and not _readable(worker.sock):
+            self._kill_worker(worker)
+            return ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} gave no answer within "
+                              f"{limits.wall_s:g} s + {WATCHDOG_GRACE_S:g} s; killed it")
+        try:
+            msg = protocol.recv_msg(worker.sock)
+            return ExecResult.from_dict(msg)
+        except (protocol.ChannelClosed, OSError, ValueError, KeyError) as exc:
+            self._kill_worker(worker)
+            return ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} died during the job: {exc}")
+
+    def _check_limits(self, worker: _Worker, limits: Limits) -> None:
+        floor = worker.vm_mb + 64
+        if worker.isolation.get("mode") == "fork" and limits.memory_mb < floor:
+            raise ValueError(
+                f"Limits.memory_mb={limits.memory_mb} is below what the pre-warmed interpreter already maps "
+                f"({worker.vm_mb} MB of address space); use memory_mb >= {floor + 192}"
+            )
+
+    def _lease(self, kind: str, leased: list[_Worker]) -> _Worker:
+        with self._lock:
+            if self._closed:
+                raise SandboxUnavailable("this Sandbox is closed; create a new one")
+            worker = self._idle[kind].pop() if self._idle[kind] else None
+        if worker is None:
+            worker = self._spawn_worker(kind)
+        leased.append(worker)
+        return worker
+
+    def _send(self, worker: _Worker, job: Job, limits: Limits) -> float | None:
+        """Hand `job` to `worker`; the watchdog deadline, or None when the worker is gone."""
+        try:
+            protocol.send_msg(worker.sock, {"t": "job", "program": job.program,
+                                            "files": protocol.encode_files(job.files),
+                                            "limits": limits.to_dict()})
+        except OSError:
+            self._kill_worker(worker)
+            return None
+        return time.monotonic() + limits.wall_s + WATCHDOG_GRACE_S
+
+    def _release(self, worker: _Worker, leased: list[_Worker]) -> None:
+        """Back to the shared idle list, or gone for good if it died."""
+        if worker.sock.fileno() < 0:
+            self._discard(worker, leased)
+            return
+        if worker in leased:
+            leased.remove(worker)
+        with self._lock:
+            if not self._closed:
+                self._idle[worker.kind].append(worker)
+                return
+        worker.sock.close()
+
+    def _discard(self, worker: _Worker, leased: list[_Worker]) -> None:
+        """Forget a dead or killed worker, and kill whatever its programs left running."""
+        if worker in leased:
+            leased.remove(worker)
+        worker.sock.close()
+        if worker.uid is None:
+            return  # its programs were its descendants: they died with it (parent-death signal) or
+            # were re-parented to init; without a private uid there is no safe way to find them
+        with self._lock:
+            server = self._servers["lean"]
+            try:
+                if not server.alive():
+                    server.start()
+                server.ctrl.send(json.dumps({"t": "clean", "uid": worker.uid, "base_dir": self.base_dir}).encode())
+                server.ctrl.recv(65536)
+            except (OSError, SandboxUnavailable) as exc:
+                log.warning("could not clean up after sandbox worker %d (uid %d): %s", worker.pid, worker.uid, exc)
+
+    def _kill_worker(self, worker: _Worker) -> None:
+        try:
+            os.kill(worker.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        worker.sock.close()
+
+    def _spawn_worker(self, kind: str) -> _Worker:
+        server = self._servers[kind]
+        for attempt in range(2):
+            with self._lock:
+                try:
+                    if not server.alive():
+                        server.start()
+                        if kind == "warm" and self.mode == "auto" and server.info["threads"] > 1:
+                            log.warning("the warm fork server has %d threads after its imports; forking it "
+                                        "is unsafe, so programs get a fresh interpreter each (spawn mode)",
+                                        server.info["threads"])
+                            self._child_mode["warm"] = "spawn"
+                    config = {
+                        "base_dir": self.base_dir, "mode": self._child_mode[kind], "network": self.network,
+                        "drop_uid": self.drop_uid,
+                        "private_mounts": self.private_mounts, "env": scrubbed_env(),
+                        "hide_sys_path": [PACKAGE_PARENT], "kind": kind,
+                    }
+                    sock = server.spawn(config)
+                except OSError as exc:
+                    log.warning("%s fork server lost (%s); restarting it", kind, exc)
+                    server.stop()
+                    if attempt:
+                        raise SandboxUnavailable(f"cannot start sandbox workers: {exc}") from exc
+                    continue
+            sock.settimeout(60)
+            try:
+                msg = protocol.recv_msg(sock)
+            except (protocol.ChannelClosed, OSError) as exc:
+                raise SandboxUnavailable(f"a sandbox worker died while starting: {exc}") from exc
+            if msg.get("t") != "ready":
+                raise SandboxUnavailable(f"a sandbox worker could not start: {msg.get('detail')}")
+            sock.settimeout(None)
+            return _Worker(sock, msg["pid"], msg["uid"], msg["isolation"], msg["vm_mb"], kind)
+        raise AssertionError("unreachable")
+
+
+def _readable(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> Sandbox:
+    """The process-wide Sandbox behind `run` / `run_many` (started on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Sandbox()
+        return _default
+
+
+def shutdown() -> None:
+    """Close the default Sandbox (also done at interpreter exit)."""
+    global _default
+    with _default_lock:
+        sandbox, _default = _default, None
+    if sandbox is not None:
+        sandbox.close()
+
+
+atexit.register(shutdown)
+
+
+def run(program: str, limits: Limits = Limits(), files: dict[str, bytes] | None = None,
+        *, cache: bool = True) -> ExecResult:
+    """Run one program under `limits`; see `Sandbox.run`."""
+    return default_sandbox().run(program, limits, files, cache=cache)
+
+
+def run_many(jobs: Iterable[str | Job], limits: Limits = Limits(), workers: int | None = None,
+             *, cache: bool = True) -> Iterator[tuple[int, ExecResult]]:
+    """Run programs in parallel (workers = os.cpu_count() by default), yielding (index, result)
+    as each finishes; identical jobs run once."""
+    return default_sandbox().run_many(jobs, limits, workers, cache=cache)

@@ -1,0 +1,157 @@
+"""Runs one program inside the already confined process and reports on the result channel.
+
+The channel is a pipe to the worker carrying one JSON object per line:
+  {"t": "v", "v": value}              a value sent with `__emit__(obj)` (repr fallback: "r": true)
+  {"t": "syntax", "detail": ...}      the program does not compile
+  {"t": "exc", "cat": ..., "detail"}  an exception escaped (cat: assertion, memory, exit, other)
+  {"t": "done", "k": token}           the program ran to its end; `token` is random per run, so
+                                      an early exit (exit(0), os._exit(0)) can never look like this.
+Standard library only: the spawn fallback runs this file as a script in a fresh interpreter
+(`python -I runner.py SPEC_FD`), the fork server calls `execute` in a forked copy of itself.
+"""
+
+from __future__ import annotations
+
+import _thread
+import builtins
+import io
+import json
+import linecache
+import os
+import sys
+import traceback
+
+FILENAME = "<program>"
+_MEMORY_FALLBACK = b'{"t": "exc", "cat": "memory", "detail": "MemoryError"}\n'
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fresh_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
+    """New sys.std* objects on fds 0-2, as a fresh `python prog.py` with piped output has."""
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
+                                                 encoding="utf-8")
+    out = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+    err = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+                           errors="backslashreplace", line_buffering=True)
+    sys.stdout = sys.__stdout__ = out
+    sys.stderr = sys.__stderr__ = err
+    return out, err
+
+
+def _reseed() -> None:
+    """A forked child inherits its parent's random state: give each program its own, as `python` would."""
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        np_random.seed()
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, AssertionError):
+        cat = "assertion"
+    elif isinstance(exc, MemoryError):
+        cat = "memory"
+    elif isinstance(exc, SystemExit):
+        return "exit", f"SystemExit: {exc.code}"
+    else:
+        cat = "other"
+    message = str(exc)
+    if len(message) > 2000:
+        message = message[:2000] + "..."
+    name = type(exc).__name__
+    return cat, f"{name}: {message}" if message else name
+
+
+def execute(program: str, token: str, channel_fd: int) -> None:
+    """Compile and run `program` as `__main__`, report the outcome, and end the process."""
+    lock = _thread.allocate_lock()
+
+    def send(obj: dict) -> None:
+        data = (json.dumps(obj) + "\n").encode()
+        with lock:
+            try:
+                _write_all(channel_fd, data)
+            except OSError:
+                pass  # the program closed the channel: the worker will see no sentinel
+
+    def __emit__(obj):  # noqa: N807 - the name programs call
+        try:
+            send({"t": "v", "v": obj})
+        except (TypeError, ValueError, RecursionError):
+            try:
+                text = repr(obj)
+            except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not kill the program
+                text = f"<unrepresentable {type(obj).__name__}: {type(exc).__name__}>"
+            send({"t": "v", "v": text, "r": True})
+
+    builtins.__emit__ = __emit__
+    out, err = _fresh_stdio()
+    _reseed()
+
+    try:
+        code = compile(program, FILENAME, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:  # ValueError: "source code string cannot contain null bytes"
+        send({"t": "syntax", "detail": _describe(exc)[1]})
+        traceback.print_exception(exc, file=err, limit=0)
+        err.flush()
+        os._exit(1)
+    lines = program.splitlines(keepends=True)
+    linecache.cache[FILENAME] = (len(program), None, lines, FILENAME)  # source lines in tracebacks
+
+    namespace = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None,
+                 "__package__": None, "__spec__": None, "__loader__": None}
+    try:
+        exec(code, namespace)
+        threading = sys.modules.get("threading")
+        if threading is not None and hasattr(threading, "_shutdown"):
+            threading._shutdown()  # wait for non-daemon threads, as interpreter exit does
+    except BaseException as exc:  # noqa: BLE001 - every escape is a verdict
+        try:
+            cat, detail = _describe(exc)
+            send({"t": "exc", "cat": cat, "detail": detail})
+        except MemoryError:
+            with lock:
+                try:
+                    _write_all(channel_fd, _MEMORY_FALLBACK)
+                except OSError:
+                    pass
+        for stream in (out, err):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - the program may have closed or broken it
+                pass
+        try:
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
+                exc.__traceback__ = exc.__traceback__.tb_next  # start at the program, not at exec()
+            traceback.print_exception(exc, file=err)
+            err.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        os._exit(1)
+    for stream in (out, err):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a closed stdout does not undo a finished program
+            pass
+    send({"t": "done", "k": token})
+    os._exit(0)
+
+
+def main() -> None:
+    """Spawn fallback: the spec (program, token, channel fd) arrives on the fd named in argv."""
+    spec_fd = int(sys.argv[1])
+    with os.fdopen(spec_fd, "rb") as f:
+        spec = json.loads(f.read())
+    sys.path.insert(0, "")  # like `python prog.py`: files next to the program are importable
+    execute(spec["program"], spec["token"], spec["channel_fd"])
+
+
+if __name__ == "__main__":
+    main()
