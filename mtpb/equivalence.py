@@ -3,8 +3,8 @@
 Same semantics as `check_equivalence` in salesforce/CodeGen `codegen1/benchmark/mtpb_exec.py`,
 quirks included, because the paper's numbers were computed with it:
 
-1. Normalise the printed value by its *exact* type (one rule at most): a pandas Series becomes a
-   numpy array and the gold becomes `np.array(gold)`; a list whose first element is a tuple becomes
+1. Normalise the printed value by its *exact* type (one rule at most): a pandas Series (the class
+   itself, whatever module pandas reports it from) becomes a numpy array and the gold becomes `np.array(gold)`; a list whose first element is a tuple becomes
    a list of lists; the numpy scalars uint8/int16/int32/int64 become int, float16/32/64 become
    float, `np.bool_` becomes bool; a numpy array becomes `.tolist()`.
 2. If the types still differ: when the gold is a bool both sides are compared as strings
@@ -28,8 +28,11 @@ class UnsupportedType(ValueError):
 
 
 def _is_pandas_series(value):
-    cls = type(value)
-    return cls.__module__ == "pandas.core.series" and cls.__qualname__ == "Series"
+    # The official test is `str(type(o1)) == "<class 'pandas.core.series.Series'>"`, true for a
+    # Series (not a subclass) in the pandas of its day; pandas 3 reports the class as
+    # "pandas.Series", which would silently skip the rule, so test the class itself.
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and type(value) is getattr(pandas, "Series", None)
 
 
 def _normalise(value, gold):

@@ -1,0 +1,138 @@
+"""Driving every MTPB conversation of a run through one Generator, all at once (DESIGN §4).
+
+A conversation is one (problem, test case, sample). All of them advance together: turn 1 of each
+(problem, case) is one `Request` for its n samples (prefilled once, the engine shares the prefix);
+when a sample's turn comes back, its history grows by the truncated completion and ``"\\n\\n"`` and
+its next turn is submitted at once as an n=1 request with ``sample_offset=i`` and the same
+`conversation` id, so the engine reuses that sample's cache. A (problem, case) is released when
+its last sample finishes.
+
+Request keys are ``mtpb/<id>/c<case>/t<turn>``: sample i of a turn draws its randomness only from
+(seed, key, i), so batching, ordering and resuming never change a sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from codegen_model.generator import Completion, Generator, Request, SamplingParams
+
+from .prompts import PREFIX, STOP_RULE, TURN_SEPARATOR, truncate, turn_comment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """The samples still to generate for one (problem, test case)."""
+
+    problem_id: int
+    case: int
+    prompts: tuple[str, ...]  # filled turn instructions (one for single-turn mode)
+    params: tuple[SamplingParams, ...]  # per turn (their max_new_tokens may differ)
+    samples: tuple[int, ...]  # sample indices to generate
+
+    @property
+    def conversation(self) -> str:
+        return f"mtpb/{self.problem_id}/c{self.case}"
+
+    def request_key(self, turn: int) -> str:
+        return f"{self.conversation}/t{turn}"
+
+
+@dataclass
+class Transcript:
+    """One finished (or running) conversation."""
+
+    spec: ConversationSpec
+    sample_index: int
+    history: str = PREFIX
+    turns: list[str] = field(default_factory=list)  # truncated completions
+    finish_reasons: list[str] = field(default_factory=list)
+    n_prompt_tokens: int = 0  # of the last turn's prompt
+    n_new_tokens: int = 0  # over all turns
+    time_s: float = 0.0  # sum of the turns' generation times
+
+    @property
+    def program(self) -> str:
+        return self.history
+
+
+def contiguous_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """[(start, count)] covering the sorted `indices` with maximal contiguous ranges."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indices):
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs
+
+
+def converse(generator: Generator, specs: Iterable[ConversationSpec],
+             on_finished: Callable[[Transcript], None],
+             on_turn: Callable[[Completion], None] | None = None) -> int:
+    """Run every conversation to its end; `on_finished(transcript)` as each one ends.
+
+    Returns the number of conversations finished."""
+    specs = [s for s in specs if s.samples]
+    running: dict[tuple[str, int], Transcript] = {}
+    remaining: dict[str, int] = {}
+    by_conversation = {s.conversation: s for s in specs}
+    if len(by_conversation) != len(specs):
+        raise ValueError("two conversation specs for the same (problem, case)")
+    for spec in specs:
+        remaining[spec.conversation] = len(spec.samples)
+        for i in spec.samples:
+            running[(spec.conversation, i)] = Transcript(spec, i)
+        prompt = PREFIX + turn_comment(spec.prompts[0])
+        for start, count in contiguous_runs(spec.samples):
+            generator.submit(Request(key=spec.request_key(0), prompt=prompt, params=spec.params[0], n=count,
+                                     sample_offset=start, stop=STOP_RULE, conversation=spec.conversation,
+                                     meta={"mtpb_turn": 0}))
+    finished = 0
+    t0 = time.perf_counter()
+    for completion in generator.completions():
+        conversation, turn = _parse_key(completion.key)
+        transcript = running.get((conversation, completion.sample_index))
+        if transcript is None or turn != len(transcript.turns):
+            raise RuntimeError(f"the generator returned {completion.key!r} sample {completion.sample_index}, "
+                               "which was not requested (or twice)")
+        spec = transcript.spec
+        text = truncate(completion.text)
+        transcript.history += turn_comment(spec.prompts[turn]) + text + TURN_SEPARATOR
+        transcript.turns.append(text)
+        transcript.finish_reasons.append(completion.finish_reason)
+        transcript.n_prompt_tokens = completion.n_prompt_tokens
+        transcript.n_new_tokens += completion.n_new_tokens
+        transcript.time_s += completion.time_s
+        if on_turn is not None:
+            on_turn(completion)
+        nxt = turn + 1
+        if nxt < len(spec.prompts):
+            generator.submit(Request(key=spec.request_key(nxt), prompt=transcript.history + turn_comment(spec.prompts[nxt]),
+                                     params=spec.params[nxt], n=1, sample_offset=completion.sample_index,
+                                     stop=STOP_RULE, conversation=conversation, meta={"mtpb_turn": nxt}))
+            continue
+        del running[(conversation, completion.sample_index)]
+        on_finished(transcript)
+        finished += 1
+        remaining[conversation] -= 1
+        if remaining[conversation] == 0:
+            generator.release(conversation)
+    if running:
+        example = next(iter(running))
+        raise RuntimeError(f"the generator stopped with {len(running)} conversations unfinished, e.g. "
+                           f"{example[0]} sample {example[1]}")
+    log.debug("%d conversations in %.1f s", finished, time.perf_counter() - t0)
+    return finished
+
+
+def _parse_key(key: str) -> tuple[str, int]:
+    conversation, _, turn = key.rpartition("/t")
+    if not conversation or not turn.isdigit():
+        raise RuntimeError(f"the generator returned a completion for key {key!r}, not an MTPB turn key")
+    return conversation, int(turn)

@@ -1,0 +1,226 @@
+"""`python -m mtpb.evaluate PATH...`: score existing MTPB generations with the official scoring.
+
+Reads, per PATH:
+- the official sample format (salesforce/CodeGen `mtpb_sample.py` output): JSONL lines with `id`,
+  `input`, `gold_output` and `completions` (the assembled program); the gold comes from the line,
+  as in the official `mtpb_exec.py`;
+- our own run format: a run directory or its samples.jsonl (`results.records.SampleRecord` lines,
+  `completion` being the program); the gold comes from the dataset (`--data`, else the pinned
+  download).
+
+Writes `PATH_results.jsonl` beside each input file (for a run directory, beside its
+samples.jsonl): one line per input line, in the same order, with `passed` (under `--scoring`),
+`official_passed`, `strict_passed`, `status`, `detail`, `value` (the last print's first argument as
+JSON where it can be, else null) and `value_repr`. Prints the pass rate and the per-problem table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from results.records import ExecutionRecord
+from sandbox import Limits
+
+from .data import DataError, Problem, ProblemSet, load_problems
+from .errata import load_dataset_files
+from .execution import ScoringJob, score_many
+from .harness import DEFAULT_TIMEOUT_S, WALL_GRACE_S
+from .metrics import compute_metrics, format_problem_table, format_summary, problem_key
+
+log = logging.getLogger("mtpb.evaluate")
+
+
+class InputError(ValueError):
+    """A samples file that is neither format (the message names the file, line and field)."""
+
+
+@dataclass
+class Entry:
+    path: Path  # the file the line came from
+    line: int  # 1-based
+    raw: dict
+    problem_id: int
+    case: int | None  # None until resolved
+    input: Any  # official format: the test case's inputs
+    gold: Any
+    program: str
+    sample_index: int = 0
+
+
+def _lines(path: Path) -> list[tuple[int, dict]]:
+    out = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{number}: not a JSON line ({err})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        out.append((number, obj))
+    return out
+
+
+def _pid(value: Any, where: str) -> int:
+    try:
+        return int(str(value).removeprefix("mtpb/"))
+    except ValueError:
+        raise InputError(f"{where}: problem id {value!r} is not an MTPB id (e.g. 3 or mtpb/3)") from None
+
+
+def read_entries(path: Path, problems: ProblemSet | None) -> list[Entry]:
+    """The lines of one samples file, either format (decided per line by its fields)."""
+    entries = []
+    for number, obj in _lines(path):
+        where = f"{path}:{number}"
+        if "completions" in obj and "gold_output" in obj:  # official
+            if not isinstance(obj["completions"], str):
+                raise InputError(f"{where}: 'completions' must be the program text (a string)")
+            entries.append(Entry(path, number, obj, _pid(obj.get("id"), where), None, obj.get("input"),
+                                 obj["gold_output"], obj["completions"]))
+        elif "completion" in obj and "problem_id" in obj:  # our SampleRecord
+            pid = _pid(obj["problem_id"], where)
+            case = obj.get("case_index")
+            if problems is None:
+                raise InputError(f"{where}: run-format samples take their gold output from the dataset; pass --data")
+            problem = problems.by_id().get(pid)
+            if problem is None or not isinstance(case, int) or not 0 <= case < problem.n_cases:
+                raise InputError(f"{where}: no test case {case!r} of problem {pid} in the dataset")
+            entries.append(Entry(path, number, obj, pid, case, problem.inputs[case], problem.gold(case),
+                                 obj["completion"], int(obj.get("sample_index", 0))))
+        else:
+            raise InputError(f"{where}: neither the official format (id, input, gold_output, completions) "
+                             "nor a run's samples.jsonl line (key, problem_id, case_index, completion)")
+    return entries
+
+
+def _resolve_cases(entries: list[Entry], problems: ProblemSet | None) -> None:
+    """Official lines: the test case is the dataset case with the same input, else the order of
+    first appearance of each distinct input (as the official script groups them); sample indices
+    count the lines of each (problem, case)."""
+    by_id = problems.by_id() if problems is not None else {}
+    seen: dict[int, list[str]] = {}
+    counter: dict[tuple[int, int], int] = {}
+    for e in entries:
+        if e.case is None:
+            problem = by_id.get(e.problem_id)
+            if problem is not None and e.input in problem.inputs:
+                e.case = problem.inputs.index(e.input)
+            else:
+                keys = seen.setdefault(e.problem_id, [])
+                text = json.dumps(e.input, sort_keys=True)
+                if text not in keys:
+                    keys.append(text)
+                e.case = keys.index(text)
+            e.sample_index = counter.get((e.problem_id, e.case), 0)
+        counter[(e.problem_id, e.case)] = max(counter.get((e.problem_id, e.case), 0), e.sample_index) + 1
+
+
+def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None, scoring: str = "official",
+             timeout_s: float = DEFAULT_TIMEOUT_S, limits: Limits | None = None, workers: int | None = None,
+             datasets_dir: str | None = None) -> tuple[dict, dict[Path, list[dict]]]:
+    """Score every line of `paths`; returns (metrics, {results file: result lines})."""
+    if scoring not in ("official", "strict"):
+        raise ValueError(f"scoring must be 'official' or 'strict', got {scoring!r}")
+    files = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            path = path / "samples.jsonl"
+        if not path.is_file():
+            raise InputError(f"{given}: no such samples file (or run directory with samples.jsonl)")
+        files.append(path)
+    entries = [e for path in files for e in read_entries(path, problems)]
+    _resolve_cases(entries, problems)
+    dataset_files = load_dataset_files(datasets_dir, {e.problem_id for e in entries}) if datasets_dir else {}
+    limits = limits or Limits(wall_s=timeout_s + WALL_GRACE_S, memory_mb=4096)
+    jobs = [ScoringJob(e.program, e.gold, dataset_files.get(e.problem_id)) for e in entries]
+    results: list[dict | None] = [None] * len(entries)
+    records: list[ExecutionRecord | None] = [None] * len(entries)
+    by_id = problems.by_id() if problems is not None else {}
+    for index, outcome, result in score_many(jobs, limits, timeout_s, workers):
+        e = entries[index]
+        value = outcome.value or {}
+        results[index] = {**e.raw, "passed": outcome.passed(scoring), "official_passed": outcome.official,
+                          "strict_passed": outcome.strict, "status": outcome.status, "detail": outcome.detail,
+                          "value": value.get("json"), "value_repr": value.get("repr")}
+        category = by_id[e.problem_id].category if e.problem_id in by_id else ""
+        records[index] = ExecutionRecord(
+            key=f"{problem_key(e.problem_id)}/c{e.case}/line{index}", problem_id=problem_key(e.problem_id),
+            sample_index=e.sample_index, status=outcome.status, passed=outcome.passed(scoring),
+            detail=outcome.detail, duration_s=result.duration_s, case_index=e.case,
+            extra={"category": category, "official_passed": outcome.official, "strict_passed": outcome.strict})
+    out: dict[Path, list[dict]] = {}
+    for e, r in zip(entries, results):
+        out.setdefault(Path(str(e.path) + "_results.jsonl"), []).append(r)
+    for path in files:
+        out.setdefault(Path(str(path) + "_results.jsonl"), [])
+    problem_list = _problems_for(entries, by_id)
+    n = min((sum(1 for x in entries if (x.problem_id, x.case) == key)
+             for key in {(x.problem_id, x.case) for x in entries}), default=1)
+    metrics = compute_metrics([r for r in records if r is not None], problem_list, n=n,
+                              datasets_available=datasets_dir is not None)
+    metrics["scoring"] = scoring
+    return metrics, out
+
+
+def _problems_for(entries: Sequence[Entry], by_id: dict[int, Problem]) -> list[Problem]:
+    """Dataset problems of the entries; a stand-in (name/category unknown) for ids it lacks."""
+    out = []
+    for pid in sorted({e.problem_id for e in entries}):
+        if pid in by_id:
+            out.append(by_id[pid])
+        else:
+            cases = max(e.case for e in entries if e.problem_id == pid) + 1
+            out.append(Problem(pid, "", "", "?", ("",), tuple({} for _ in range(cases)), tuple(None for _ in range(cases))))
+    return out
+
+
+def write_results(path: Path, lines: Sequence[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(json.dumps(line, default=repr) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtpb.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="official-format JSONL files, run directories or samples.jsonl files")
+    parser.add_argument("--data", default=None, help="mtpb.jsonl (default: the pinned download)")
+    parser.add_argument("--scoring", choices=("official", "strict"), default="official")
+    parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, help="per-program limit (official: 20)")
+    parser.add_argument("--workers", type=int, default=None, help="programs in parallel (default: one per core)")
+    parser.add_argument("--datasets-dir", default=None, help="folder with the CSV files problems 38 and 46 read")
+    parser.add_argument("--quiet", action="store_true", help="no per-problem table")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        problems = load_problems(args.data)
+    except DataError as err:
+        log.warning("no dataset (%s); official-format lines are still scored with their own gold outputs", err)
+        problems = None
+    try:
+        metrics, outputs = evaluate(args.paths, problems=problems, scoring=args.scoring, timeout_s=args.timeout_s,
+                                    workers=args.workers, datasets_dir=args.datasets_dir)
+    except (InputError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path, lines in outputs.items():
+        write_results(path, lines)
+        log.info("wrote %s (%d lines)", path, len(lines))
+    if not args.quiet:
+        print(format_problem_table(metrics))
+    print(format_summary(metrics))
+    print(json.dumps({"pass_rate": metrics["pass_rate"], "official_pass_rate": metrics["official_pass_rate"],
+                      "strict_pass_rate": metrics["strict_pass_rate"], "n_executions": metrics["n_executions"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
