@@ -95,14 +95,14 @@ def check_run(run: Run, baseline: dict, ks: Sequence[int] = DEFAULT_KS, allow_in
         low, high = row[f"{name}_lo"], row[f"{name}_hi"]
         if tolerance == "ci":
             failed = high < base
-            rule = f"95% CI [{low:.4f}, {high:.4f}] vs baseline {base:.4f}"
+            verdict = (f"95% CI [{low:.4f}, {high:.4f}] lies below the baseline {base:.4f}" if failed
+                       else f"95% CI [{low:.4f}, {high:.4f}] reaches the baseline {base:.4f}")
         else:
             floor = base - float(tolerance)
             failed = value < floor
-            rule = f"baseline {base:.4f} - tolerance {float(tolerance):.4f} = {floor:.4f}"
+            verdict = f"{'<' if failed else '>='} {floor:.4f} (baseline {base:.4f} - tolerance {float(tolerance):.4f})"
         ok &= not failed
-        lines.append(f"{'FAIL' if failed else 'ok  '} {name}: {value:.4f} "
-                     f"{'below' if failed else 'within'} {rule}")
+        lines.append(f"{'FAIL' if failed else 'ok  '} {name}: {value:.4f} {verdict}")
     return ok, lines
 
 

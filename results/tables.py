@@ -95,8 +95,11 @@ def display_summary(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> pd
     """The summary for reading: percentages with intervals, empty metric columns left out."""
     shown = summary[[c for c in ID_COLUMNS if c in summary]].copy()
     for name in [f"pass@{k}" for k in ks] + ["pass_rate"]:
-        if name in summary and summary[name].notna().any():
-            shown[name] = [format_ci(v, lo, hi) for v, lo, hi in zip(summary[name], summary[f"{name}_lo"], summary[f"{name}_hi"])]
+        if name not in summary:
+            continue
+        values = summary[name].where(summary["benchmark"] != "humaneval") if name == "pass_rate" else summary[name]
+        if values.notna().any():  # HumanEval's pass rate is its pass@1: shown once
+            shown[name] = [format_ci(v, lo, hi) for v, lo, hi in zip(values, summary[f"{name}_lo"], summary[f"{name}_hi"])]
     if "strict_pass_rate" in summary and summary["strict_pass_rate"].notna().any():
         shown["strict"] = [f"{100 * v:.2f}" if v == v else "-" for v in summary["strict_pass_rate"]]
     for col in ("problems", "samples", "timeouts"):

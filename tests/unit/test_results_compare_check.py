@@ -66,7 +66,7 @@ def test_check_passes_and_fails_with_exit_code_and_message(tmp_path, capsys):
     bad = make_run(tmp_path / "bad", {f"P{i}": 2 for i in range(8)}, n=4)
     assert main(["check", str(bad), "--baseline", str(baseline), "--k", "1"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL pass@1: 0.5000 below baseline 0.7500 - tolerance 0.0500 = 0.7000" in out
+    assert "FAIL pass@1: 0.5000 < 0.7000 (baseline 0.7500 - tolerance 0.0500)" in out
     assert "FAIL pass_rate" in out and "check FAILED" in out
 
     # "ci" tolerance: a small drop inside the interval passes, a large one fails
@@ -75,7 +75,7 @@ def test_check_passes_and_fails_with_exit_code_and_message(tmp_path, capsys):
     wobbly = make_run(tmp_path / "wobbly", {**{f"P{i}": 3 for i in range(7)}, "P7": 2}, n=4)
     assert main(["check", str(wobbly), "--baseline", str(baseline)]) == 0
     assert main(["check", str(bad), "--baseline", str(baseline)]) == 1
-    assert "95% CI" in capsys.readouterr().out
+    assert "FAIL pass@1: 0.5000 95% CI [0.5000, 0.5000] lies below the baseline 0.7500" in capsys.readouterr().out
 
     # another model: an error, not a pass
     other = make_run(tmp_path / "other", {f"P{i}": 3 for i in range(8)}, n=4, model="codegen-350M-mono")
