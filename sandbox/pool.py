@@ -230,7 +230,7 @@ class Sandbox:
             if deadline is None:
                 result = ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
             else:
-                select.select([worker.sock], [], [], max(0.0, deadline - time.monotonic()))
+                _wait_readable(worker.sock, deadline - time.monotonic())
                 result = self._collect(worker, deadline, job_limits)
         finally:
             self._release(worker, leased)
@@ -349,7 +349,7 @@ class Sandbox:
             yield other, dataclasses.replace(result, cached=True, values=list(result.values))
 
     def _collect(self, worker: _Worker, deadline: float, limits: Limits) -> ExecResult:
-        if time.monotonic() >= deadline and not _readable(worker.sock):
+        if time.monotonic() >= deadline and not _wait_readable(worker.sock, 0.0):
             self._kill_worker(worker)
             return ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} gave no answer within "
                               f"{limits.wall_s:g} s + {WATCHDOG_GRACE_S:g} s; killed it")
@@ -412,6 +412,8 @@ class Sandbox:
             # were re-parented to init; without a private uid there is no safe way to find them
         with self._lock:
             server = self._servers["lean"]
+            if self._closed and not server.alive():
+                return  # closing: nothing left to ask; the uid's next owner kills the leftovers
             try:
                 if not server.alive():
                     server.start()
@@ -464,8 +466,10 @@ class Sandbox:
         raise AssertionError("unreachable")
 
 
-def _readable(sock: socket.socket) -> bool:
-    return bool(select.select([sock], [], [], 0)[0])
+def _wait_readable(sock: socket.socket, timeout_s: float) -> bool:
+    poller = select.poll()  # not select(): harness processes may hold fds above FD_SETSIZE
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout_s * 1000) + 1) if timeout_s > 0 else 0))
 
 
 _default: Sandbox | None = None

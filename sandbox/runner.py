@@ -20,6 +20,7 @@ import linecache
 import os
 import sys
 import traceback
+import types
 
 FILENAME = "<program>"
 _MEMORY_FALLBACK = b'{"t": "exc", "cat": "memory", "detail": "MemoryError"}\n'
@@ -105,10 +106,11 @@ def execute(program: str, token: str, channel_fd: int) -> None:
     lines = program.splitlines(keepends=True)
     linecache.cache[FILENAME] = (len(program), None, lines, FILENAME)  # source lines in tracebacks
 
-    namespace = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None,
-                 "__package__": None, "__spec__": None, "__loader__": None}
+    main_module = types.ModuleType("__main__")  # a real __main__: pickle, dataclasses, get_type_hints
+    main_module.__builtins__ = builtins         # resolve the program's names through sys.modules
+    sys.modules["__main__"] = main_module
     try:
-        exec(code, namespace)
+        exec(code, main_module.__dict__)
         threading = sys.modules.get("threading")
         if threading is not None and hasattr(threading, "_shutdown"):
             threading._shutdown()  # wait for non-daemon threads, as interpreter exit does

@@ -366,7 +366,7 @@ def _check_interpreter_reachable(uid: int) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    ok = os.access(sys.executable, os.X_OK) and all(
+    ok = os.access(sys.executable, os.X_OK) and os.access(confine.RUNNER_PATH, os.R_OK) and all(
         os.access(p, os.R_OK | os.X_OK) for p in _interpreter_paths() if "site-packages" in p or p == sys.prefix
     )
     os._exit(0 if ok else 1)
