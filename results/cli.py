@@ -103,7 +103,7 @@ def _table(args) -> int:
     shown = display_summary(summary, args.k)
     sections = [("Runs (metrics in %, 95% bootstrap CI over problems)", shown, summary, "results")]
     best = best_temperature(summary, args.k)
-    swept = summary.groupby(["model", "benchmark", "mode", "n"], dropna=False)["temperature"].nunique()
+    swept = summary.groupby(["model", "benchmark", "mode", "scoring", "n"], dropna=False)["temperature"].nunique()
     if len(best) and swept.max() > 1:
         sections.append(("Best temperature per k (%)", display_best(best), best, "best_temperature"))
     if args.paper:

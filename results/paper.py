@@ -55,11 +55,15 @@ def params_b(name: str) -> float:
 
 
 def normalize_mode(benchmark: str, mode: str | None) -> str:
-    """MTPB modes as the paper names them ("multi-turn" by default, "single-turn"); "" otherwise."""
+    """MTPB modes as the paper names them: "multi-turn" (the default), "single-turn"; "" for HumanEval."""
     if benchmark != "mtpb":
         return ""
     text = (mode or "").lower().replace("_", "-")
-    return "single-turn" if text.startswith("single") else "multi-turn"
+    if text.startswith("single"):
+        return "single-turn"
+    if not text or text.startswith("multi"):
+        return "multi-turn"
+    return text  # e.g. "perplexity": nothing in the paper's pass-rate tables
 
 
 def humaneval_vs_paper(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 from results.metrics import DEFAULT_KS, bootstrap_ci, pass_at_k_table
 from results.runs import Run
 
-ID_COLUMNS = ["model", "benchmark", "mode", "temperature", "n"]
+ID_COLUMNS = ["model", "benchmark", "mode", "temperature", "n"]  # one run per row; also "scoring" for MTPB
 TIMEOUT_STATUSES = ("timeout",)
 
 
@@ -37,6 +37,7 @@ def run_row(run: Run, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: 
         "benchmark": m.benchmark,
         "mode": m.mode,
         "temperature": run.temperature,
+        "scoring": str(m.extra.get("scoring", "")),  # MTPB: official | strict
         "top_p": m.sampling.get("top_p"),
         "n": run.n,
         "problems": len(table),
@@ -78,14 +79,16 @@ def best_temperature(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> p
     out = []
     if summary.empty:
         return pd.DataFrame(columns=["model", "benchmark", "mode", "n", "k", "temperature", "value", "low", "high", "tried"])
-    for (model, benchmark, mode, n), group in summary.groupby(["model", "benchmark", "mode", "n"], sort=True, dropna=False):
+    keys = [c for c in ("model", "benchmark", "mode", "scoring", "n") if c in summary]
+    for ident, group in summary.groupby(keys, sort=True, dropna=False):
+        ident = dict(zip(keys, ident))
         for k in ks:
             col = f"pass@{k}"
             if col not in group or group[col].isna().all():
                 continue
             best = group.loc[group[col].idxmax()]
             tried = sorted(t for t in group.loc[group[col].notna(), "temperature"].tolist() if t is not None)
-            out.append({"model": model, "benchmark": benchmark, "mode": mode, "n": n, "k": k,
+            out.append({**ident, "k": k,
                         "temperature": best["temperature"], "value": best[col], "low": best[f"{col}_lo"],
                         "high": best[f"{col}_hi"], "tried": ", ".join(f"{t:g}" for t in tried)})
     return pd.DataFrame(out)
@@ -94,6 +97,8 @@ def best_temperature(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> p
 def display_summary(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> pd.DataFrame:
     """The summary for reading: percentages with intervals, empty metric columns left out."""
     shown = summary[[c for c in ID_COLUMNS if c in summary]].copy()
+    if "scoring" in summary and (summary["scoring"] != "").any():
+        shown.insert(3, "scoring", summary["scoring"].replace("", "-"))
     for name in [f"pass@{k}" for k in ks] + ["pass_rate"]:
         if name not in summary:
             continue
@@ -116,7 +121,8 @@ def display_best(best: pd.DataFrame) -> pd.DataFrame:
     """`best_temperature` for reading: the value as a percentage with its interval."""
     if best.empty:
         return best
-    shown = best[["model", "benchmark", "mode", "n", "k", "temperature"]].copy()
+    shown = best[[c for c in ("model", "benchmark", "mode", "scoring", "n", "k", "temperature")
+                  if c in best and (c != "scoring" or (best[c] != "").any())]].copy()
     shown["pass@k"] = [format_ci(v, lo, hi) for v, lo, hi in zip(best["value"], best["low"], best["high"])]
     shown["temperatures tried"] = best["tried"]
     return shown

@@ -152,7 +152,8 @@ def test_hydra_sweep_folder_points_at_its_runs(tmp_path):
 
 def test_mtpb_strict_pass_rate(tmp_path):
     store = RunStore(tmp_path / "s")
-    store.start({}, Manifest(benchmark="mtpb", model="m", sampling={"temperature": 0.2, "n": 2}, mode="multi-turn"))
+    store.start({}, Manifest(benchmark="mtpb", model="m", sampling={"temperature": 0.2, "n": 2}, mode="multi_turn",
+                             extra={"scoring": "official"}))
     # official passes 3 of 4; strict (also ran to its end) 1 of 4
     for i, (passed, strict) in enumerate([(True, True), (True, False), (True, False), (False, False)]):
         problem = f"p/{i // 2}"
@@ -163,4 +164,4 @@ def test_mtpb_strict_pass_rate(tmp_path):
     store.finalize()
     store.write_metrics({})
     row = summary_table([load_run(tmp_path / "s")], ks=(1,)).iloc[0]
-    assert row["pass_rate"] == 0.75 and row["strict_pass_rate"] == 0.25
+    assert row["pass_rate"] == 0.75 and row["strict_pass_rate"] == 0.25 and row["scoring"] == "official"
