@@ -191,3 +191,50 @@ def test_without_a_private_uid_descendants_are_still_killed():
     for result in r.values():
         pid = result.values[0]
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="finds the programs by their private uid")
+def test_a_killed_harness_leaves_nothing_running(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "harness.py"
+    script.write_text(
+        "from sandbox import Limits, Sandbox\n"
+        "box = Sandbox()\n"
+        "first = dict(box.run_many(['x = 1\\n', 'x = 2\\n'], Limits(wall_s=5.0), workers=2, cache=False))\n"
+        "print(*sorted({r.isolation['uid'] for r in first.values()}), flush=True)\n"
+        "sleeper = 'import os, time\\nif os.fork() == 0:\\n    os.setsid()\\ntime.sleep(60)\\n'\n"
+        "for _ in box.run_many([sleeper, sleeper + '#'], Limits(wall_s=60.0), workers=2, cache=False):\n"
+        "    pass\n"
+    )
+    env = dict(os.environ, PYTHONPATH=pool_module.PACKAGE_PARENT)
+    harness = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        uids = {int(u) for u in harness.stdout.readline().split()}
+        assert uids, "the harness printed no worker uids"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(_live_processes_of(uids)) < 4:  # 2 programs + 2 children
+            time.sleep(0.05)
+        assert len(_live_processes_of(uids)) == 4, "the programs never started"
+    finally:
+        harness.kill()
+        harness.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _live_processes_of(uids):
+        time.sleep(0.05)
+    assert _live_processes_of(uids) == []
+
+
+def _live_processes_of(uids: set[int]) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if entry.stat().st_uid in uids and state != "Z":
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
