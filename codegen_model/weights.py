@@ -8,8 +8,11 @@ possibly sharded with a `*.index.json`. Loading:
 2. the model is built on the meta device (no memory, no random init);
 3. every key and shape of the checkpoint is checked against the model before any tensor is read;
    the legacy per-layer buffers `attn.causal_mask` / `attn.masked_bias` are skipped, nothing else;
-4. tensors are read one at a time from the memory-mapped files, moved to the device, cast, and
-   assigned (`load_state_dict(assign=True)`): the only full copy is the model's own.
+4. tensors are read one at a time, moved to the device, cast, and assigned
+   (`load_state_dict(assign=True)`): the only full copy is the model's own. Safetensors are read
+   with `readinto` (nothing mapped: peak RSS = the model + one tensor); a `.bin` is memory-mapped,
+   so its pages count towards RSS while loading (file-backed, reclaimable by the kernel).
+   The loaded weights never share memory with the files.
 
 Every user-caused failure is one `CheckpointError` / `DeviceError` line naming the file and the fix.
 """
@@ -100,50 +103,122 @@ def _corrupt(path: Path, e: Exception) -> CheckpointError:
                            "is truncated or corrupt: delete it and download it again")
 
 
-class _Shard:
-    """One weights file, memory-mapped: keys, shapes and dtypes without reading, tensors on demand."""
+ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+             "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+             "U8": torch.uint8, "BOOL": torch.bool}
+MAX_HEADER_BYTES = 100 << 20
+
+
+class _SafetensorsShard:
+    """A .safetensors file: the header parsed up front; each tensor read with `readinto` into its
+    own fresh memory. Nothing stays mapped, so the peak RSS is the model plus one tensor, and a file
+    rewritten later cannot change a loaded model."""
 
     def __init__(self, path: Path):
         self.path = path
-        if not path.is_file():
-            raise CheckpointError(f"{path}: missing weights file; download the checkpoint again")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors import safe_open
-
-                self._st = safe_open(str(path), framework="pt", device="cpu")
-                self._meta = {k: self._st.get_slice(k) for k in self._st.keys()}
-                self._sd = None
-            else:
-                self._st = None
-                sd = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-                if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-                    sd = sd["state_dict"]
-                if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-                    raise CheckpointError(f"{path}: expected a state dict of tensors, got "
-                                          f"{type(sd).__name__}; this is not a model checkpoint")
-                self._sd = sd
-        except CheckpointError:
-            raise
-        except Exception as e:
-            raise _corrupt(path, e) from None
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{size} bytes, shorter than the 8-byte header length")
+            n = int.from_bytes(head, "little")
+            if n > min(size - 8, MAX_HEADER_BYTES):
+                raise ValueError(f"header length {n} does not fit the file's {size} bytes")
+            header = json.loads(f.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        header.pop("__metadata__", None)
+        self._start = 8 + n
+        self._meta: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+        for key, info in header.items():
+            dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
+            numel = 1
+            for d in shape:
+                numel *= d
+            itemsize = ST_DTYPES[dtype].itemsize if dtype in ST_DTYPES else None
+            if itemsize is not None and end - begin != numel * itemsize or not 0 <= begin <= end:
+                raise ValueError(f"tensor {key}: offsets {begin}..{end} do not hold {dtype} {list(shape)}")
+            if self._start + end > size:
+                raise ValueError(f"tensor {key} ends at byte {self._start + end} but the file has {size}")
+            self._meta[key] = (dtype, shape, begin, end)
+        self._file = None
 
     def keys(self) -> list[str]:
-        return list(self._meta) if self._st is not None else list(self._sd)
+        return list(self._meta)
 
     def shape(self, key: str) -> tuple[int, ...]:
-        return tuple(self._meta[key].get_shape()) if self._st is not None else tuple(self._sd[key].shape)
+        return self._meta[key][1]
 
     def is_float(self, key: str) -> bool:
-        if self._st is not None:
-            return self._meta[key].get_dtype() in ("F16", "BF16", "F32", "F64")
+        return self._meta[key][0] in ("F16", "BF16", "F32", "F64")
+
+    def tensor(self, key: str) -> torch.Tensor:
+        dtype, shape, begin, end = self._meta[key]
+        out = torch.empty(shape, dtype=ST_DTYPES[dtype])
+        if self._file is None:
+            self._file = open(self.path, "rb")
+        self._file.seek(self._start + begin)
+        got = self._file.readinto(out.reshape(-1).view(torch.uint8).numpy()) if end > begin else 0
+        if got != end - begin:
+            raise ValueError(f"tensor {key}: read {got} of {end - begin} bytes")
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class _TorchShard:
+    """A pytorch_model*.bin, memory-mapped (`torch.load(mmap=True, weights_only=True)`)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        sd = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+            sd = sd["state_dict"]
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise CheckpointError(f"{path}: expected a state dict of tensors, got "
+                                  f"{type(sd).__name__}; this is not a model checkpoint")
+        self._sd = sd
+
+    def keys(self) -> list[str]:
+        return list(self._sd)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._sd[key].shape)
+
+    def is_float(self, key: str) -> bool:
         return self._sd[key].is_floating_point()
 
     def tensor(self, key: str) -> torch.Tensor:
-        try:
-            return self._st.get_tensor(key) if self._st is not None else self._sd[key]
-        except Exception as e:
-            raise _corrupt(self.path, e) from None
+        return self._sd[key]
+
+    def close(self) -> None:
+        self._sd = {}
+
+
+def _open_shard(path: Path):
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing weights file; download the checkpoint again")
+    try:
+        return _SafetensorsShard(path) if path.suffix == ".safetensors" else _TorchShard(path)
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise _corrupt(path, e) from None
+
+
+def _to_device(shard, key: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """One checkpoint tensor on `device` in `dtype`, in memory of its own (never the file's)."""
+    try:
+        src = shard.tensor(key)
+        out = src.to(device=device).to(dtype)
+        if out.data_ptr() == src.data_ptr() and isinstance(shard, _TorchShard):
+            out = out.clone()  # still the memory-mapped file: make it private
+        return out.contiguous()
+    except Exception as e:
+        raise _corrupt(shard.path, e) from None
 
 
 def weight_files(folder: Path) -> list[Path]:
@@ -224,9 +299,9 @@ def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch
     with torch.device("meta"):
         model = CodeGenForCausalLM(config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    shards = [_Shard(p) for p in weight_files(folder)]
+    shards = [_open_shard(p) for p in weight_files(folder)]
     found: dict[str, tuple] = {}
-    where: dict[str, _Shard] = {}
+    where: dict = {}
     not_float = []
     for shard in shards:
         for key in shard.keys():
@@ -241,8 +316,12 @@ def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch
     _check_keys(source, config, expected, found, not_float)
 
     state = OrderedDict()
-    for key in expected:  # one tensor at a time: mmap -> device -> dtype
-        state[key] = where[key].tensor(key).to(device=dev).to(dtype).contiguous()
+    try:
+        for key in expected:  # one tensor at a time: file -> device -> dtype
+            state[key] = _to_device(where[key], key, dev, dtype)
+    finally:
+        for shard in shards:
+            shard.close()
     del shards, where
     model.load_state_dict(state, assign=True, strict=True)
     del state

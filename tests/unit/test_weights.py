@@ -136,11 +136,21 @@ def test_safetensors_preferred_over_bin(model, st_dir, ids):
     assert torch.equal(logits(load_model(st_dir), ids), logits(model, ids))
 
 
-def test_loaded_weights_are_private(st_dir):
-    a = load_model(st_dir)
-    a.transformer.wte.weight.add_(1.0)  # memory-mapped reads must not write through to the file
-    b = load_model(st_dir)
-    assert not torch.equal(a.transformer.wte.weight, b.transformer.wte.weight)
+@pytest.mark.parametrize("fmt", ["safetensors", "fp32-bin"])
+def test_loaded_weights_do_not_share_memory_with_the_file(model, tmp_path, fmt):
+    if fmt == "safetensors":
+        folder = save_model(model, tmp_path / "st")
+        path = folder / "model.safetensors"
+    else:  # same dtype as requested: the cast is a no-op, the loader must still copy out of the mmap
+        folder = save_legacy_bin(model, tmp_path / "bin32", dtype=torch.float32)
+        path = folder / "pytorch_model.bin"
+    a = load_model(folder)
+    a.transformer.wte.weight.add_(1.0)  # writes stay private
+    assert torch.equal(load_model(folder).transformer.wte.weight, model.transformer.wte.weight)
+    before = {k: v.clone() for k, v in a.state_dict().items()}
+    with open(path, "r+b") as f:  # the file rewritten in place while the model is alive
+        f.truncate(64)
+    assert all(torch.equal(v, before[k]) for k, v in a.state_dict().items())
 
 
 # -- the Hub cache -------------------------------------------------------------------------
