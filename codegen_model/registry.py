@@ -13,7 +13,7 @@ import gc
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterator, Literal
 
 import torch
@@ -85,9 +85,7 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_spec_dtype(dtype: str, device: str) -> torch.dtype:
-    if dtype == "auto":  # the released checkpoints are fp16; CPU kernels are fastest in fp32
-        return torch.float16 if torch.device(device).type == "cuda" else torch.float32
-    return resolve_dtype(dtype)
+    return resolve_dtype(dtype, device)  # auto: fp16 on CUDA (the released weights), fp32 on CPU
 
 
 _loaded: dict[tuple, LoadedModel] = {}
@@ -108,7 +106,8 @@ def load(spec: ModelSpec) -> LoadedModel:
     key = (spec.kind, spec.path, spec.revision, str(dtype), device)
     if key in _loaded:
         log.info("model %s: reusing the loaded %s", spec.name, spec.path or spec.kind)
-        return _loaded[key]
+        kept = _loaded[key]  # same weights; the info carries this spec's name
+        return replace(kept, info=replace(kept.info, name=spec.name))
     clear_cache()
     t0 = time.perf_counter()
     if spec.kind == "tiny-random":

@@ -52,7 +52,10 @@ class DeviceError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # device and dtype
 
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """A supported torch dtype; "auto" = float16 on CUDA (the released weights' dtype), else float32."""
+    if dtype == "auto":
+        return torch.float16 if str(device).startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
         if dtype in DTYPES.values():
             return dtype
@@ -293,7 +296,7 @@ def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch
     if not (folder / CONFIG_FILE).is_file():
         raise CheckpointError(f"{folder / CONFIG_FILE}: missing; a checkpoint folder needs its config.json")
     config = CodeGenConfig.from_json(folder / CONFIG_FILE)
-    dtype = resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype, device)
     dev = check_device(device, dtype)
 
     with torch.device("meta"):

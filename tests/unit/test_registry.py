@@ -60,8 +60,10 @@ def test_load_returns_model_tokenizer_info_and_unpacks():
 
 def test_load_is_cached_per_process_and_released_on_change(tiny_dir):
     a = load(TINY)
-    assert load(ModelSpec(name="other-name", kind="tiny-random", path="tiny-random",
-                          dtype="float32", device="cpu")) is a  # same model, another config name
+    again = load(ModelSpec(name="other-name", kind="tiny-random", path="tiny-random",
+                           dtype="float32", device="cpu"))  # same model under another config name
+    assert again.model is a.model and again.tokenizer is a.tokenizer
+    assert again.info.name == "other-name" and a.info.name == "tiny-random"
     b = load(ModelSpec(name="tiny-folder", kind="hub", path=str(tiny_dir), dtype="float32", device="cpu"))
     assert b is not a and len(registry._loaded) == 1  # the previous model is released
 

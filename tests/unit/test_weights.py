@@ -329,7 +329,12 @@ def test_invalid_config(st_dir):
         load_model(st_dir)
 
 
-@pytest.mark.parametrize("dtype", [torch.int8, torch.float64, "float8", "auto"])
+def test_auto_dtype():
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("auto", "cuda:0") == torch.float16
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.float64, "float8", "int4"])
 def test_unsupported_dtype(st_dir, dtype):
     with pytest.raises(DeviceError, match=r"dtype .* is not supported; use float32, float16 or bfloat16"):
         load_model(st_dir, dtype=dtype)
