@@ -15,10 +15,7 @@ import time
 
 import torch
 
-from .config import ConfigError
-from .hub import CheckpointError
 from .model import CodeGenForCausalLM, DynamicCache
-from .weights import DeviceError
 
 log = logging.getLogger("codegen_model")
 
@@ -81,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                      dtype=args.dtype, device=args.device)
     try:
         model, tokenizer = load(spec)
-    except (CheckpointError, ConfigError, DeviceError) as e:
+    except ValueError as e:  # CheckpointError, ConfigError, DeviceError: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     prompt_ids = tokenizer.encode(args.prompt)

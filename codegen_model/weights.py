@@ -102,6 +102,8 @@ def check_device(device: str | torch.device, dtype: torch.dtype) -> torch.device
 
 def _corrupt(path: Path, e: Exception) -> CheckpointError:
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if isinstance(e, PermissionError):
+        return CheckpointError(f"{path}: cannot read the weights ({first}); make the file readable")
     return CheckpointError(f"{path}: cannot read the weights ({type(e).__name__}: {first}); the file "
                            "is truncated or corrupt: delete it and download it again")
 
