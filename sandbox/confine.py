@@ -40,7 +40,7 @@ class ChildSpec:
     uid: int | None = None  # None: keep the worker's uid (not root, or dropping was disabled)
     seccomp: bool = False  # install the socket filter (no network namespace available)
     files: dict[str, bytes] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] | None = None  # None: keep the (already scrubbed) environment of the worker
     hide_sys_path: tuple[str, ...] = ()  # our own package's directory: not the program's business
 
 
@@ -97,8 +97,9 @@ def _confine(spec: ChildSpec) -> int:
         with open(path, "wb") as f:
             f.write(content)
     _set_limits(spec.limits, nproc=spec.uid is not None)
-    os.environ.clear()
-    os.environ.update(spec.env)
+    if spec.env is not None:
+        os.environ.clear()
+        os.environ.update(spec.env)
     return channel
 
 

@@ -199,6 +199,10 @@ class Worker:
             self.work_root = base / f"slot-{self.uid if self.uid is not None else os.getpid()}"
             shutil.rmtree(self.work_root, ignore_errors=True)
             self.work_root.mkdir(mode=0o711)
+        self.workdir = self.work_root / "run"
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        os.environ.clear()  # the programs' environment: scrubbed by the harness, plus their directory
+        os.environ.update(cfg.env, HOME=str(self.workdir), TMPDIR=str(self.workdir), PWD=str(self.workdir))
         with open("/proc/self/status") as f:
             self.vm_mb = next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmSize:"))
         self.jobs = 0
@@ -234,11 +238,10 @@ class Worker:
         limits = Limits.from_dict(msg["limits"])
         files = protocol.decode_files(msg.get("files") or {})
         self.jobs += 1
-        workdir = self.work_root / f"run-{os.getpid()}-{self.jobs}"
-        os.mkdir(workdir, 0o700)
+        workdir = self.workdir  # the same path every time (jobs run one after another), so the
+        os.mkdir(workdir, 0o700)  # environment naming it is set once, in _setup, and simply inherited
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
-        env = dict(self.config.env, HOME=str(workdir), TMPDIR=str(workdir), PWD=str(workdir))
         token = os.urandom(16).hex()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -248,7 +251,7 @@ class Worker:
             program=msg["program"], token=token, limits=limits, workdir=str(workdir),
             stdout_fd=out_w, stderr_fd=err_w, channel_fd=ch_w, worker_pid=os.getpid(),
             mode=self.config.mode, uid=self.uid, seccomp=self.network == "socket-blocked",
-            files=files, env=env, hide_sys_path=self.config.hide_sys_path,
+            files=files, hide_sys_path=self.config.hide_sys_path,
         )
         start = time.monotonic()
         pid = os.fork()
