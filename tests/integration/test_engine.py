@@ -1,0 +1,389 @@
+"""The sampling engine on the tiny CodeGen (issue #3): scheduling, determinism, stopping, conversations.
+
+The tiny model's matrices are too small for the BLAS to use threads, so these tests run on one
+thread (fast even on a busy machine); `test_engine_determinism.py` checks determinism again on a
+wider model with the default threads, where the kernels take their batched paths.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from codegen_model import engine as engine_module
+from codegen_model.decode import DecodeStep
+from codegen_model.engine import Engine
+from codegen_model.generator import Generator, Request, SamplingParams
+from codegen_model.kv_cache import RangeView, SlotKVCache, StagingCache
+from codegen_model.tiny import tiny_model, tiny_tokenizer
+
+pytestmark = pytest.mark.integration
+
+SAMPLED = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=24, seed=3)
+GREEDY = SamplingParams(temperature=0.0, max_new_tokens=24)
+PROMPTS = ["def add(a, b):\n", "import numpy as np\n\n# load the data\n", "x = 1\n" * 9,
+           "class Stack:\n    def push(self, item):\n", "print(", "# " + "sort a list of numbers " * 5]
+
+
+class FirstOf:
+    """Stop rule: cut at the first of `seqs` (lookahead = longest - 1, as HumanEval's)."""
+
+    def __init__(self, *seqs: str):
+        self.seqs, self.lookahead = seqs, max(len(s) for s in seqs) - 1
+
+    def __call__(self, text: str) -> int | None:
+        hits = [i for s in self.seqs if (i := text.find(s)) != -1]
+        return min(hits) if hits else None
+
+
+class FirstReplacementChar:
+    """Stop rule that would be fooled by the U+FFFD of an incomplete UTF-8 tail."""
+
+    lookahead = 0
+
+    def __call__(self, text: str) -> int | None:
+        i = text.find("\ufffd")
+        return None if i == -1 else i
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_model(), tiny_tokenizer()
+
+
+def by_sample(completions):
+    return {(c.key, c.sample_index): (c.token_ids, c.text, c.finish_reason) for c in completions}
+
+
+class LogitsSpy:
+    """Records the logits every draw saw, by (sample stream, step): bit-for-bit evidence that a
+    sample's computation did not change (a changed token would need a near-tie to show it)."""
+
+    def __init__(self, monkeypatch):
+        self.seen: dict[tuple[int, int, int], torch.Tensor] = {}
+        real = engine_module.sample_tokens
+
+        def spy(logits, vocab_size, rows):
+            for i, (hi, lo, step) in enumerate(zip(rows.key_hi.tolist(), rows.key_lo.tolist(), rows.step.tolist())):
+                if hi or lo:  # idle rows of the decoded range carry key 0
+                    self.seen[(hi, lo, step)] = logits[i].clone()
+            return real(logits, vocab_size, rows)
+
+        monkeypatch.setattr(engine_module, "sample_tokens", spy)
+
+    def take(self) -> dict:
+        seen, self.seen = self.seen, {}
+        return seen
+
+
+def assert_same_logits(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"{len(differ)} of {len(a)} draws saw different logits"
+
+
+def workload(split: bool = False) -> list[Request]:
+    """Sampled, top-k and greedy requests, some with stop rules (rows end at different steps)."""
+    reqs = []
+    for i, prompt in enumerate(PROMPTS):
+        stop = FirstOf("e", "\n#", "::") if i % 2 else None
+        params = SAMPLED if i != 4 else SamplingParams(temperature=0.7, top_k=20, max_new_tokens=20, seed=3)
+        if split:  # the same samples, asked for as two requests
+            reqs.append(Request(key=f"p{i}", prompt=prompt, params=params, n=1, stop=stop))
+            reqs.append(Request(key=f"p{i}", prompt=prompt, params=params, n=2, sample_offset=1, stop=stop))
+        else:
+            reqs.append(Request(key=f"p{i}", prompt=prompt, params=params, n=3, stop=stop))
+    reqs.append(Request(key="greedy", prompt=PROMPTS[0], params=GREEDY))
+    return reqs
+
+
+def converse(engine, requests, conversations=("live", "later"), samples=2):
+    """Run `requests` plus two-turn conversations: "live" submits turn 2 as soon as turn 1 of that
+    sample completes (inside the same pass); "later" only after everything else is done, so its
+    parked caches sit idle while other work needs the slots."""
+    out, deferred = [], []
+    for name in conversations:
+        engine.submit(Request(key=f"{name}/t1", prompt="# Import libraries.\n\nimport numpy as np\n\n# step one\n",
+                              params=SAMPLED, n=samples, conversation=name, stop=FirstOf("\n\n")))
+    for r in requests:
+        engine.submit(r)
+
+    def next_turn(c):
+        return Request(key=f"{c.request.conversation}/t2", prompt=c.request.prompt + c.text + "\n\n# step two\n",
+                       params=SAMPLED, n=1, sample_offset=c.sample_index, conversation=c.request.conversation)
+
+    for c in engine.completions():
+        out.append(c)
+        if c.key == "live/t1":
+            engine.submit(next_turn(c))
+        elif c.key == "later/t1":
+            deferred.append(next_turn(c))
+    for r in deferred:
+        engine.submit(r)
+    out.extend(engine.completions())
+    for name in conversations:
+        engine.release(name)
+    return out
+
+
+# ---------------------------------------------------------------------------- determinism
+
+
+def test_same_samples_for_batch_sizes_1_7_16_shuffled_order_and_split_halves(tiny, monkeypatch):
+    model, tok = tiny
+    spy = LogitsSpy(monkeypatch)
+    base_engine = Engine(model, tok, max_batch=16)
+    base = by_sample(converse(base_engine, workload()))
+    base_logits = spy.take()
+    assert len(base) == 6 * 3 + 1 + 2 * 2 * 2
+    assert {r for _, _, r in base.values()} >= {"stop", "length"}
+    assert base_engine.stats.reused_tokens > 0  # the conversations' second turns used their caches
+
+    one = Engine(model, tok, max_batch=1)
+    assert by_sample(converse(one, workload())) == base
+    assert_same_logits(spy.take(), base_logits)
+    assert one.stats.parked_moved > 0  # a parked cache went to host memory and came back
+    assert by_sample(converse(Engine(model, tok, max_batch=7), workload())) == base
+    assert_same_logits(spy.take(), base_logits)
+
+    shuffled = workload()
+    random.Random(0).shuffle(shuffled)
+    assert by_sample(converse(Engine(model, tok, max_batch=7), shuffled)) == base
+    assert_same_logits(spy.take(), base_logits)
+
+    halves = workload(split=True)
+    first = converse(Engine(model, tok, max_batch=5), halves[::2], conversations=("live",))
+    second = converse(Engine(model, tok, max_batch=3), halves[1::2], conversations=("later",))
+    assert by_sample(first + second) == base
+    assert_same_logits(spy.take(), base_logits)
+
+
+def test_engine_is_a_generator_that_streams_requests_submitted_while_iterating(tiny):
+    engine = Engine(*tiny, max_batch=2)
+    assert isinstance(engine, Generator)
+    engine.submit(Request(key="a", prompt="a = ", params=GREEDY))
+    seen = []
+    for c in engine.completions():
+        seen.append(c.key)
+        if c.key == "a":
+            engine.submit(Request(key="b", prompt="b = ", params=GREEDY, meta={"x": 1}))
+        else:
+            assert c.request.meta == {"x": 1}
+    assert seen == ["a", "b"]
+    assert list(engine.completions()) == []
+
+
+# ---------------------------------------------------------------------------- sampling semantics
+
+
+def test_near_zero_temperature_equals_greedy(tiny):
+    def run(params):
+        reqs = [Request(key=f"g{i}", prompt=p, params=params) for i, p in enumerate(PROMPTS)]
+        engine = Engine(*tiny, max_batch=4)
+        for r in reqs:
+            engine.submit(r)
+        return {c.key: c.token_ids for c in engine.completions()}
+
+    greedy = run(GREEDY)
+    assert run(SamplingParams(temperature=1e-6, top_p=0.95, max_new_tokens=24, seed=9)) == greedy
+    assert run(SamplingParams(temperature=1e-6, top_k=5, max_new_tokens=24, seed=9)) == greedy
+
+
+def test_padding_rows_are_never_sampled(tiny):
+    model, tok = tiny
+    biased = tiny_model()
+    with torch.no_grad():
+        biased.lm_head.bias[tok.vocab_size:] = 30.0  # padding rows would win every draw if allowed
+    engine = Engine(biased, tok, max_batch=8)
+    for params in (GREEDY, SAMPLED, SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=24),
+                   SamplingParams(temperature=1.0, top_k=300, max_new_tokens=24)):
+        engine.submit(Request(key=str(params), prompt="x", params=params, n=4))
+    ids = [t for c in engine.completions() for t in c.token_ids]
+    assert len(ids) > 100 and max(ids) < tok.vocab_size
+
+
+# ---------------------------------------------------------------------------- early stop
+
+
+def test_early_stop_equals_full_generation_then_truncation(tiny):
+    rules = [FirstOf("e", "a", "\n#", "()"), FirstReplacementChar(), FirstOf("zz", "\ufffd\ufffd")]
+    params = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=48, seed=1)
+    early = Engine(*tiny, max_batch=8)
+    full = Engine(*tiny, max_batch=8)
+    for j, rule in enumerate(rules):
+        for i, prompt in enumerate(PROMPTS):
+            early.submit(Request(key=f"{i}", prompt=prompt, params=params, n=4, stop=rule, meta={"rule": j}))
+            full.submit(Request(key=f"{i}", prompt=prompt, params=params, n=4, meta={"rule": j}))
+    stopped = {(c.request.meta["rule"], c.key, c.sample_index): c for c in early.completions()}
+    whole = {(c.request.meta["rule"], c.key, c.sample_index): c for c in full.completions()}
+    assert stopped.keys() == whole.keys()
+    n_early = 0
+    for k, c in stopped.items():
+        rule, ref = rules[k[0]], whole[k]
+        cut = rule(ref.text)
+        assert c.text == (ref.text if cut is None else ref.text[:cut]), k
+        assert c.finish_reason == ("stop" if cut is not None else ref.finish_reason), k
+        assert c.token_ids == ref.token_ids[: len(c.token_ids)]
+        n_early += c.n_new_tokens < ref.n_new_tokens
+    assert n_early > len(stopped) // 2  # most rows really stopped early
+    assert early.stats.new_tokens < full.stats.new_tokens
+
+
+def test_finish_reasons_eos_and_length(tiny):
+    model, tok = tiny
+    eos_model = tiny_model()
+    with torch.no_grad():
+        eos_model.lm_head.bias[tok.eos_id] = 30.0
+    engine = Engine(eos_model, tok)
+    engine.submit(Request(key="e", prompt="x", params=GREEDY))
+    (c,) = list(engine.completions())
+    assert (c.finish_reason, c.text, c.token_ids, c.n_new_tokens) == ("eos", "", [], 1)
+    engine = Engine(eos_model, tok, ignore_eos=True)
+    engine.submit(Request(key="e", prompt="x", params=SamplingParams(temperature=0.0, max_new_tokens=5)))
+    (c,) = list(engine.completions())
+    assert (c.finish_reason, len(c.token_ids)) == ("length", 5)
+
+
+# ---------------------------------------------------------------------------- conversations and slots
+
+
+def test_continued_conversation_gives_the_logits_of_a_fresh_prefill(tiny, monkeypatch):
+    _, tok = tiny
+    model = tiny_model()  # biased to ASCII, so a completion re-tokenises to the ids that made it
+    with torch.no_grad():
+        model.lm_head.bias[128:] = -30.0
+    seen = []
+    real = engine_module.sample_tokens
+
+    def spy(logits, vocab_size, rows):
+        seen.append(logits.clone())
+        return real(logits, vocab_size, rows)
+
+    monkeypatch.setattr(engine_module, "sample_tokens", spy)
+    engine = Engine(model, tok, max_batch=4)
+    history = "# Import libraries.\n\nimport numpy as np\n\n# make an array\n"
+    engine.submit(Request(key="t1", prompt=history, params=GREEDY, conversation="c"))
+    (first,) = list(engine.completions())
+    history += first.text + "\n\n# print its sum\n"
+    seen.clear()
+    engine.submit(Request(key="t2", prompt=history, params=GREEDY, conversation="c"))
+    (second,) = list(engine.completions())
+    ids = tok.encode(history)
+    # the parked cache held turn 1's prompt and every token but its last: all reused
+    assert engine.stats.reused_tokens == len(first.request.prompt) + len(first.token_ids) - 1
+    with torch.no_grad():
+        fresh = model(torch.tensor([ids])).logits[0, -1]
+    torch.testing.assert_close(seen[0][0], fresh, atol=1e-5, rtol=1e-5)
+    # and every later token as a fresh prefill of everything so far would give it
+    with torch.no_grad():
+        full = model(torch.tensor([ids + second.token_ids])).logits[0, len(ids) - 1:-1]
+    got = torch.cat([s[0:1] for s in seen[: len(second.token_ids)]])  # row 0 of the range is slot 0
+    torch.testing.assert_close(got, full, atol=1e-5, rtol=1e-5)
+    engine.release("c")
+    assert all(o is None for o in engine._owner)
+
+
+def test_a_reused_slot_never_sees_the_previous_requests_cache(tiny):
+    """One slot: a long request fills it, a short one reuses it. The short one's stale neighbours
+    lie inside the key range the decode step reads, so a mask that let them through shows."""
+    model, tok = tiny
+    long_prompt = "abcdefghij" * 9  # 90 tokens: stale keys far past the short request's length
+    short = Request(key="short", prompt="def f(", params=GREEDY)
+    reused = Engine(model, tok, max_batch=1)
+    reused.submit(Request(key="long", prompt=long_prompt, params=SAMPLED))
+    reused.submit(short)
+    outs = {c.key: c for c in reused.completions()}
+    assert reused.cache.k[:, 0, :, 40:90].abs().sum() > 0  # the long request's keys are still there
+    alone = Engine(model, tok, max_batch=1)
+    alone.submit(short)
+    (ref,) = list(alone.completions())
+    assert outs["short"].token_ids == ref.token_ids
+    with torch.no_grad():
+        ids = tok.encode("def f(") + ref.token_ids
+        logits = model(torch.tensor([ids])).logits[0, 5:-1, : tok.vocab_size].argmax(-1).tolist()
+    assert logits == ref.token_ids  # and it is what a plain forward of the sequence predicts
+
+
+def test_decode_step_equals_the_model_forward_through_the_slot_cache(tiny):
+    model, _ = tiny
+    cfg = model.config
+    lengths = [5, 9, 3, 70, 7, 1, 4, 6]
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(0, 257, (n,), generator=g) for n in lengths]
+    token = torch.randint(0, 257, (8,), generator=g)
+    positions = torch.tensor(lengths)
+    owned = torch.tensor([True] * 6 + [False, True])
+
+    def filled():
+        cache = SlotKVCache(cfg, 8, 128, torch.float32, "cpu")
+        for s, p in enumerate(prompts):
+            staged = StagingCache(cfg, len(p), torch.float32, "cpu")
+            model(p[None], cache=staged)
+            cache.load(s, staged.k, staged.v)
+        return cache
+
+    with torch.no_grad():
+        ref = model(token[:, None], cache=RangeView(filled(), 0, 8, positions, owned)).logits[:, 0]
+        lean = DecodeStep(model, filled(), exact=True)(token, positions, owned, 0, 8, 128)
+        torch.testing.assert_close(lean[owned], ref[owned], atol=1e-5, rtol=1e-5)
+        for s in (0, 3):
+            full = model(torch.cat([prompts[s], token[s:s + 1]])[None]).logits[0, -1]
+            torch.testing.assert_close(lean[s], full, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------- limits, options, stats
+
+
+def test_prompt_plus_budget_beyond_the_context_is_a_clear_error_or_truncated(tiny):
+    model, tok = tiny
+    n = model.config.n_positions
+    engine = Engine(model, tok)
+    long = Request(key="long", prompt=[1] * (n - 10), params=SamplingParams(max_new_tokens=20))
+    with pytest.raises(ValueError, match=r"prompt of 2038 tokens \+ max_new_tokens=20 exceeds .* 2048"):
+        engine.submit(long)
+    with pytest.raises(ValueError, match="empty"):
+        engine.submit(Request(key="e", prompt="", params=GREEDY))
+    with pytest.raises(ValueError, match="outside the tokenizer's vocabulary"):
+        engine.submit(Request(key="v", prompt=[300], params=GREEDY))
+    with pytest.raises(TypeError, match="StopRule"):
+        engine.submit(Request(key="s", prompt="x", params=GREEDY, stop="\n"))
+    truncating = Engine(model, tok, truncate_prompt=True, max_batch=1)
+    truncating.submit(Request(key="long", prompt=[1] * (n - 10), params=SamplingParams(temperature=0, max_new_tokens=20)))
+    (c,) = list(truncating.completions())
+    assert c.n_prompt_tokens == n - 20 and len(c.token_ids) == 20
+
+
+def test_stats_and_prefix_sharing(tiny):
+    engine = Engine(*tiny, max_batch=4)
+    engine.submit(Request(key="a", prompt="def f(x):\n", params=SAMPLED, n=10))
+    out = list(engine.completions())
+    st = engine.stats
+    assert len(out) == 10 and st.completions == 10
+    assert st.prefill_tokens == 10  # one prefill for ten samples, although only four fit at a time
+    assert st.shared_tokens == 90
+    assert st.new_tokens == sum(c.n_new_tokens for c in out) and st.decode_steps > 0
+    assert st.prefill_s > 0 and st.decode_s > 0 and st.tokens_per_s > 0 and st.kv_cache_bytes > 0
+    assert st.peak_memory_bytes > 0 and 0 < st.active_row_steps <= st.row_steps
+    assert set(st.to_dict()) >= {"tokens_per_s", "decode_ms_per_step", "prefill_s"}
+    engine.reset_stats()
+    assert engine.stats.new_tokens == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_generates(tiny, dtype):
+    _, tok = tiny
+    engine = Engine(tiny_model(dtype=dtype), tok, max_batch=4)
+    assert not engine.exact
+    engine.submit(Request(key="h", prompt="def f(x):\n", params=SAMPLED, n=4))
+    out = list(engine.completions())
+    assert len(out) == 4 and all(0 < len(c.token_ids) <= 24 for c in out)
