@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,18 +123,21 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
     wanted = {make_key(p.task_id, i): (p, i) for p in problems for i in indices}
     stored = {r.key: r for r in store.samples() if r.key in wanted}
     executed = store.execution_keys() & set(wanted)
+    done = set(stored)  # keys whose sample is on disk
     log.info("humaneval %s: %d problems x %d samples%s, %s (%d samples and %d executions stored)",
              cfg.model.name, len(problems), len(indices), f" (shard {shard[0]}/{shard[1]})" if shard else "",
-             "resuming" if resumed else "new run", len(stored), len(executed), extra={"run_dir": cfg.run_dir})
+             "resuming" if resumed else "new run", len(stored), len(executed))
 
     progress = _progress(cfg, total=len(wanted), initial=len(stored))
     counts = {"generated": 0, "executed": 0, "tokens": 0}
+    counts_lock = threading.Lock()
     generate_s = 0.0
 
-    def on_result(tag: tuple[str, Problem, int], result: ExecResult) -> None:
+    def on_result(tag: tuple[str, Problem, int], result: ExecResult) -> None:  # on a pool thread
         key, problem, index = tag
         store.append_execution(execution_record(key, problem, index, result))
-        counts["executed"] += 1
+        with counts_lock:
+            counts["executed"] += 1
         progress.update(executions=1)
 
     with progress, ExecutionPool(limits, on_result, workers=cfg.sandbox.workers) as pool:
@@ -146,7 +150,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
         params = cfg.sampling.params()
         by_id = {p.task_id: p for p in problems}
         for problem in problems:
-            missing = [i for i in indices if make_key(problem.task_id, i) not in stored]
+            missing = [i for i in indices if make_key(problem.task_id, i) not in done]
             for start, count in contiguous_runs(missing):
                 generator.submit(Request(key=problem.task_id, prompt=problem.prompt, params=params,
                                          n=count, sample_offset=start, stop=stop,
@@ -154,10 +158,10 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
         for completion in generator.completions():
             problem = by_id[_task_id(completion)]
             key = make_key(problem.task_id, completion.sample_index)
-            if key not in wanted or key in stored:
+            if key not in wanted or key in done:
                 raise RuntimeError(f"the generator returned sample {key!r}, which was not requested")
             store.append_sample(sample_record(key, problem, completion))
-            stored[key] = None  # mark as done; the record itself is on disk
+            done.add(key)
             counts["generated"] += 1
             counts["tokens"] += completion.n_new_tokens
             progress.update(samples=1, tokens=completion.n_new_tokens)
@@ -165,14 +169,16 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
         generate_s = time.perf_counter() - t0
     store.close()
 
-    missing = set(wanted) - set(stored)
+    missing = set(wanted) - done
     if missing:
         raise RuntimeError(f"the generator finished without {len(missing)} requested samples, "
                            f"e.g. {sorted(missing)[:3]}")
     metrics = finish(cfg, problems, store) if shard is None else {}
     elapsed = time.perf_counter() - t0
-    log.info("humaneval %s: generated %d samples (%d tokens) and executed %d programs in %.1f s",
-             cfg.model.name, counts["generated"], counts["tokens"], counts["executed"], elapsed)
+    log.info("humaneval %s: generated %d samples (%d tokens, %.1f tok/s) and executed %d programs "
+             "(%.1f/s) in %.1f s", cfg.model.name, counts["generated"], counts["tokens"],
+             counts["tokens"] / max(generate_s, 1e-9), counts["executed"],
+             counts["executed"] / max(elapsed, 1e-9), elapsed)
     return RunSummary(Path(cfg.run_dir), metrics, counts["generated"], counts["executed"], elapsed,
                       generate_s, counts["tokens"])
 
