@@ -187,6 +187,8 @@ def run_scored(program, gold, timeout_s, emit, judge, describe):
             value = stack[-1]["args"][0]
             final["passed"], final["message"] = judge(value, gold)
             final["value"] = describe(value)
+            if not final["passed"] and not final["message"]:
+                final["message"] = "the last print " + final["value"]["repr"][:120] + " is not the gold output"
     except MTPBTimeout:
         final["message"] = "Timed out"
         final["timed_out"] = True

@@ -13,6 +13,7 @@ Request keys are ``mtpb/<id>/c<case>/t<turn>``: sample i of a turn draws its ran
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Transcript:
     n_prompt_tokens: int = 0  # of the last turn's prompt
     n_new_tokens: int = 0  # over all turns
     time_s: float = 0.0  # sum of the turns' generation times
+    clipped_turns: list[int] = field(default_factory=list)  # turns whose budget the context cut short
 
     @property
     def program(self) -> str:
@@ -72,12 +74,37 @@ def contiguous_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
+@dataclass(frozen=True)
+class ContextGuard:
+    """Keeps each turn inside the model's context: a turn whose prompt leaves fewer tokens than its
+    budget gets the room that is left (the official script would have failed there); a turn with
+    no room left ends the conversation with empty completions for it and the turns after it."""
+
+    count_tokens: Callable[[str], int]
+    context: int
+
+    @classmethod
+    def for_generator(cls, generator: Generator) -> "ContextGuard | None":
+        tokenizer = getattr(generator, "tokenizer", None)
+        context = getattr(getattr(generator, "config", None), "n_positions", None)
+        if tokenizer is None or not isinstance(context, int):
+            return None
+        return cls(lambda text: len(tokenizer.encode(text)), context)
+
+    def room(self, prompt: str) -> int:
+        return self.context - self.count_tokens(prompt)
+
+
 def converse(generator: Generator, specs: Iterable[ConversationSpec],
              on_finished: Callable[[Transcript], None],
-             on_turn: Callable[[Completion], None] | None = None) -> int:
+             on_turn: Callable[[Completion], None] | None = None,
+             guard: ContextGuard | None = None) -> int:
     """Run every conversation to its end; `on_finished(transcript)` as each one ends.
 
-    Returns the number of conversations finished."""
+    `guard` (default: from the generator's tokenizer and model config, when it has them) fits
+    each turn's budget into the context. Returns the number of conversations finished."""
+    if guard is None:
+        guard = ContextGuard.for_generator(generator)
     specs = [s for s in specs if s.samples]
     running: dict[tuple[str, int], Transcript] = {}
     remaining: dict[str, int] = {}
@@ -89,8 +116,17 @@ def converse(generator: Generator, specs: Iterable[ConversationSpec],
         for i in spec.samples:
             running[(spec.conversation, i)] = Transcript(spec, i)
         prompt = PREFIX + turn_comment(spec.prompts[0])
+        params = spec.params[0]
+        if guard is not None and guard.room(prompt) < params.max_new_tokens:
+            room = guard.room(prompt)
+            if room < 1:
+                raise ValueError(f"{spec.conversation}: the first turn's prompt does not fit the model's context "
+                                 f"of {guard.context} tokens")
+            params = dataclasses.replace(params, max_new_tokens=room)
+            for i in spec.samples:
+                running[(spec.conversation, i)].clipped_turns.append(0)
         for start, count in contiguous_runs(spec.samples):
-            generator.submit(Request(key=spec.request_key(0), prompt=prompt, params=spec.params[0], n=count,
+            generator.submit(Request(key=spec.request_key(0), prompt=prompt, params=params, n=count,
                                      sample_offset=start, stop=STOP_RULE, conversation=spec.conversation,
                                      meta={"mtpb_turn": 0}))
     finished = 0
@@ -113,10 +149,24 @@ def converse(generator: Generator, specs: Iterable[ConversationSpec],
             on_turn(completion)
         nxt = turn + 1
         if nxt < len(spec.prompts):
-            generator.submit(Request(key=spec.request_key(nxt), prompt=transcript.history + turn_comment(spec.prompts[nxt]),
-                                     params=spec.params[nxt], n=1, sample_offset=completion.sample_index,
-                                     stop=STOP_RULE, conversation=conversation, meta={"mtpb_turn": nxt}))
-            continue
+            prompt = transcript.history + turn_comment(spec.prompts[nxt])
+            params = spec.params[nxt]
+            room = guard.room(prompt) if guard is not None else params.max_new_tokens
+            if room >= 1:
+                if room < params.max_new_tokens:
+                    transcript.clipped_turns.append(nxt)
+                    params = dataclasses.replace(params, max_new_tokens=room)
+                generator.submit(Request(key=spec.request_key(nxt), prompt=prompt, params=params, n=1,
+                                         sample_offset=completion.sample_index, stop=STOP_RULE,
+                                         conversation=conversation, meta={"mtpb_turn": nxt}))
+                continue
+            log.warning("%s sample %d: no room left in the %d-token context at turn %d; the remaining turns "
+                        "are empty", conversation, completion.sample_index, guard.context, nxt)
+            for rest in range(nxt, len(spec.prompts)):
+                transcript.history += turn_comment(spec.prompts[rest]) + TURN_SEPARATOR
+                transcript.turns.append("")
+                transcript.finish_reasons.append("context")
+                transcript.clipped_turns.append(rest)
         del running[(conversation, completion.sample_index)]
         on_finished(transcript)
         finished += 1

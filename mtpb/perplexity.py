@@ -159,7 +159,9 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
     """Compute (or resume) the prompt perplexities of `cfg`'s problems; returns a RunSummary."""
     from results.records import Manifest
 
-    from .runner import RunSummary, library_versions, git_commit, select_problems
+    from results.provenance import git_commit, library_versions
+
+    from .runner import REPO, VERSIONED, RunSummary, select_problems
 
     t0 = time.perf_counter()
     if problem_set is None:
@@ -178,7 +180,8 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
     manifest = Manifest(benchmark="mtpb", model=cfg.model.name, revision=info.get("revision"),
                         weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
                         seed=0, sampling={}, mode="perplexity", device=str(info.get("device", "")),
-                        dtype=str(info.get("dtype", "")), versions=library_versions(), git_commit=git_commit(),
+                        dtype=str(info.get("dtype", "")), versions=library_versions(VERSIONED),
+                        git_commit=git_commit(REPO),
                         extra={"history_run": cfg.perplexity.history_run})
     store = RunStore(cfg.run_dir)
     store.start(to_dict(cfg), manifest)

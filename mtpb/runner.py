@@ -21,17 +21,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator
 from results.progress import Progress
+from results.provenance import git_commit, library_versions
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
 from results.store import RunStore, RunStoreError
 from sandbox import ExecResult, Limits
@@ -48,6 +46,7 @@ from .prompts import single_turn_prompts
 log = logging.getLogger(__name__)
 
 VERSIONED = ("codegen-harness", "torch", "tokenizers", "safetensors", "hydra-core", "numpy", "pandas", "scikit-learn")
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -126,8 +125,8 @@ def build_manifest(cfg: RunConfig, problem_set: ProblemSet, model_info: dict, li
         device=str(model_info.get("device", cfg.model.device)),
         dtype=str(model_info.get("dtype", cfg.model.dtype)),
         sandbox_limits={**dataclasses.asdict(limits), "timeout_s": cfg.sandbox.timeout_s},
-        versions=library_versions(),
-        git_commit=git_commit(),
+        versions=library_versions(VERSIONED),
+        git_commit=git_commit(REPO),
         extra={"scoring": cfg.scoring, "dataset_files": files_digest, "dataset_source": problem_set.source,
                "official_dataset": problem_set.sha256 == MTPB_SHA256,
                "model": {k: v for k, v in model_info.items() if k not in ("load_s",)}},
@@ -185,7 +184,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
 
     def on_result(tag: tuple[str, WorkItem, int], outcome: Outcome, result: ExecResult) -> None:
         key, item, index = tag
-        store.append_execution(execution_record(key, item, index, outcome, result, cfg.scoring))
+        store.append_execution(execution_record(key, item, index, outcome, result, cfg.scoring,
+                                                datasets_available=cfg.datasets_dir is not None))
         counts["executed"] += 1
         progress.update(executions=1)
 
@@ -264,13 +264,14 @@ def sample_record(key: str, item: WorkItem, transcript: Transcript) -> SampleRec
         completion=transcript.program, prompt="\n".join(prompts), case_index=item.case,
         turns=list(transcript.turns), finish_reason=transcript.finish_reasons[-1] if transcript.finish_reasons else "",
         n_prompt_tokens=transcript.n_prompt_tokens, n_new_tokens=transcript.n_new_tokens, time_s=transcript.time_s,
-        extra={"prompts": prompts, "finish_reasons": transcript.finish_reasons, "category": item.problem.category},
+        extra={"prompts": prompts, "finish_reasons": transcript.finish_reasons, "category": item.problem.category,
+               **({"clipped_turns": transcript.clipped_turns} if transcript.clipped_turns else {})},
     )
 
 
 def execution_record(key: str, item: WorkItem, index: int, outcome: Outcome, result: ExecResult,
-                     scoring: str) -> ExecutionRecord:
-    errata = excluded_cases(item.problem.id, item.problem.n_cases, False).get(item.case, [])
+                     scoring: str, datasets_available: bool = False) -> ExecutionRecord:
+    errata = excluded_cases(item.problem.id, item.problem.n_cases, datasets_available).get(item.case, [])
     return ExecutionRecord(
         key=key, problem_id=problem_key(item.problem.id), sample_index=index, status=outcome.status,
         passed=outcome.passed(scoring), detail=outcome.detail[:2000], duration_s=result.duration_s,
@@ -290,26 +291,6 @@ def compact_value(value: dict | None, max_json_chars: int = 2000, max_repr_chars
     if out["json"] is not None and len(json.dumps(out["json"])) > max_json_chars:
         out["json"] = None
     return out
-
-
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in VERSIONED:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def git_commit() -> str:
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty", "--abbrev=40"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 class _NoProgress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codegen_model.generator import SamplingParams
-from mtpb.conversation import ConversationSpec, contiguous_runs, converse
+from mtpb.conversation import ContextGuard, ConversationSpec, contiguous_runs, converse
 from mtpb.data import load_problems
 from mtpb.prompts import STOP_RULE, assemble
 from tests.integration.mtpb_scripted import ScriptedGenerator, parse_turn_key
@@ -96,3 +96,24 @@ def test_a_generator_that_stops_early_is_an_error(problems):
 def test_contiguous_runs():
     assert contiguous_runs([5, 0, 1, 2, 7, 6]) == [(0, 3), (5, 3)]
     assert contiguous_runs([]) == []
+
+
+def test_the_context_guard_fits_turns_into_the_window(problems):
+    """A turn gets at most the room its prompt leaves; with none left, the remaining turns are empty."""
+    p = problems[3]
+    gen = ScriptedGenerator(lambda request, sample: "x" * 250)  # each turn adds 250 characters
+
+    class Chars(ScriptedGenerator):  # a 'tokenizer' of one token per character, a 600-token window
+        tokenizer = type("T", (), {"encode": staticmethod(lambda text: list(text))})
+        config = type("C", (), {"n_positions": 600})
+
+    chars = Chars(gen.answer)
+    finished = []
+    converse(chars, [spec(p, 0, [0], max_new_tokens=200)], finished.append)
+    budgets = [r.params.max_new_tokens for r in chars.requests]
+    lengths = [len(r.prompt) for r in chars.requests]
+    assert len(budgets) == 2 and budgets[0] == 200 and budgets[1] == 600 - lengths[1] < 200
+    (t,) = finished
+    assert t.turns[2] == "" and t.finish_reasons[2] == "context" and t.clipped_turns == [1, 2]
+    assert t.program.endswith(f"# {p.filled_prompts(0)[2]}\n\n\n")
+    assert ContextGuard.for_generator(gen) is None and ContextGuard.for_generator(chars).context == 600
