@@ -1,18 +1,26 @@
 """The first thing a freshly forked program process does: confine itself, then run the program.
 
-Runs in the worker's forked child, still with the worker's privileges, and in this order:
-own session (so the worker can kill the group), stdin from /dev/null and stdout/stderr/channel on
-fixed fds (all else closed), default signal handlers, the seccomp socket filter when there is no
-network namespace, the program's directory as cwd, an unprivileged uid, the parent-death signal,
-the job's files, rlimits (address space, CPU, file size, open files, processes, core=0), and a
-scrubbed environment. Then either `runner.execute` in this warm interpreter (fork mode) or an
-`execve` of a fresh `python -I runner.py` that inherits all of the above (spawn mode).
+Runs in the worker's forked child, in two halves. `_prepare`, still with the worker's privileges
+and before the job is known: own session (so the worker can kill the group), stdin from
+/dev/null and stdout/stderr/channel on fixed fds (all else closed), default signal handlers, the
+seccomp socket filter when there is no network namespace, the program's directory as cwd.
+`_finish`, once the job is known: an unprivileged uid, the parent-death signal, the job's files,
+rlimits (address space, CPU, file size, open files, processes, core=0). The environment is the
+worker's, which the worker scrubbed once. Then either `runner.execute` in this warm interpreter
+(fork mode) or an `execve` of a fresh `python -I runner.py` that inherits all of the above
+(spawn mode).
+
+In fork mode the worker forks the next child ahead of time: it runs `_prepare` (the costly part
+of a fork: page faults, fd and signal set-up) while the previous program is still running, then
+blocks, still as the worker's uid, until the job arrives on its job pipe. A waiting child never
+runs as the program uid, so a running program cannot signal or trace its successor.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import signal
 import sys
@@ -28,9 +36,8 @@ MB = 1 << 20
 
 @dataclass
 class ChildSpec:
-    program: str
-    token: str
-    limits: Limits
+    """What a child needs before its job is known (fixed per worker, but for the fds)."""
+
     workdir: str
     stdout_fd: int
     stderr_fd: int
@@ -39,21 +46,37 @@ class ChildSpec:
     mode: str = "fork"  # or "spawn"
     uid: int | None = None  # None: keep the worker's uid (not root, or dropping was disabled)
     seccomp: bool = False  # install the socket filter (no network namespace available)
-    files: dict[str, bytes] = field(default_factory=dict)
-    env: dict[str, str] | None = None  # None: keep the (already scrubbed) environment of the worker
     hide_sys_path: tuple[str, ...] = ()  # our own package's directory: not the program's business
 
 
-def start(spec: ChildSpec) -> None:
-    """Never returns: runs the program or exits with SETUP_FAILED_EXIT after reporting why."""
+@dataclass
+class JobSpec:
+    program: str
+    token: str
+    limits: Limits
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None) -> None:
+    """Never returns: runs the program or exits with SETUP_FAILED_EXIT after reporting why.
+
+    With `job` None, the job is read (pickled, from the worker) from `job_fd` after `_prepare`.
+    """
     channel = spec.channel_fd
     try:
-        channel = _confine(spec)
+        channel = _prepare(spec, keep_fd=job_fd)
+        if job is None:
+            with os.fdopen(job_fd, "rb") as f:
+                data = f.read()
+            if not data:
+                os._exit(0)  # the worker is gone or discarded us before giving a job
+            job = pickle.loads(data)
+        _finish(spec, job)
         if spec.mode == "spawn":
-            _exec_fresh_interpreter(spec, channel)
+            _exec_fresh_interpreter(job, channel)
         sys.path[:] = ["", *(p for p in sys.path if p and p not in spec.hide_sys_path)]
         sys.argv = [""]
-        runner.execute(spec.program, spec.token, channel)
+        runner.execute(job.program, job.token, channel)
     except BaseException as exc:  # noqa: BLE001 - report, never fall back into the worker's code
         try:
             message = json.dumps({"t": "setup", "detail": f"{type(exc).__name__}: {exc}"}) + "\n"
@@ -63,8 +86,9 @@ def start(spec: ChildSpec) -> None:
     os._exit(SETUP_FAILED_EXIT)
 
 
-def _confine(spec: ChildSpec) -> int:
+def _prepare(spec: ChildSpec, keep_fd: int | None) -> int:
     os.setsid()
+    oslevel.prctl(oslevel.PR_SET_PDEATHSIG, signal.SIGKILL)  # while waiting for the job, too
     soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     channel = min(1000, soft_nofile - 2)  # high, out of the way of the program's own fds
     null = os.open(os.devnull, os.O_RDONLY)
@@ -72,35 +96,38 @@ def _confine(spec: ChildSpec) -> int:
     os.dup2(spec.stdout_fd, 1)
     os.dup2(spec.stderr_fd, 2)
     os.dup2(spec.channel_fd, channel)
-    os.closerange(3, channel)
-    os.closerange(channel + 1, soft_nofile)
+    keep = sorted({channel, *(() if keep_fd is None else (keep_fd,))})
+    low = 3
+    for fd in keep:
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, soft_nofile)
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
     if spec.seccomp:
         oslevel.install_socket_filter()
     os.chdir(spec.workdir)
+    return channel
+
+
+def _finish(spec: ChildSpec, job: JobSpec) -> None:
     if spec.uid is not None:
         os.setgroups([])
         os.setresgid(spec.uid, spec.uid, spec.uid)
         os.setresuid(spec.uid, spec.uid, spec.uid)
-    oslevel.prctl(oslevel.PR_SET_PDEATHSIG, signal.SIGKILL)  # set after the uid change, which clears it
+    oslevel.prctl(oslevel.PR_SET_PDEATHSIG, signal.SIGKILL)  # again: the uid change cleared it
     if os.getppid() != spec.worker_pid:
-        os._exit(SETUP_FAILED_EXIT)  # the worker died between fork and here
+        os._exit(SETUP_FAILED_EXIT)  # the worker died before we got here
     os.umask(0o077)
-    for name, content in spec.files.items():
+    for name, content in job.files.items():
         path = os.path.join(spec.workdir, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(content)
-    _set_limits(spec.limits, nproc=spec.uid is not None)
-    if spec.env is not None:
-        os.environ.clear()
-        os.environ.update(spec.env)
-    return channel
+    _set_limits(job.limits, nproc=spec.uid is not None)
 
 
 def _set_limits(limits: Limits, nproc: bool) -> None:
@@ -121,11 +148,11 @@ def _set_limits(limits: Limits, nproc: bool) -> None:
         cap(resource.RLIMIT_NPROC, limits.max_processes)
 
 
-def _exec_fresh_interpreter(spec: ChildSpec, channel: int) -> None:
+def _exec_fresh_interpreter(job: JobSpec, channel: int) -> None:
     """Spawn mode: the program's spec travels in a memfd, everything else is inherited by execve."""
-    data = json.dumps({"program": spec.program, "token": spec.token, "channel_fd": channel}).encode()
+    data = json.dumps({"program": job.program, "token": job.token, "channel_fd": channel}).encode()
     memfd = os.memfd_create("sandbox-spec", 0)  # close-on-exec unset: the new interpreter reads it
-    os.write(memfd, data)
+    runner._write_all(memfd, data)
     os.lseek(memfd, 0, os.SEEK_SET)
     os.set_inheritable(channel, True)
     os.execve(sys.executable, [sys.executable, "-I", RUNNER_PATH, str(memfd)], dict(os.environ))

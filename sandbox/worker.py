@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import pickle
 import select
 import shutil
 import signal
@@ -24,7 +25,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import confine, oslevel, protocol, verdict
+from . import confine, oslevel, protocol, runner, verdict
 from .limits import ExecResult, Limits, Status
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,23 @@ class Channel:
             self.setup = str(msg.get("detail"))
 
 
+@dataclass
+class _Child:
+    pid: int
+    out_r: int
+    err_r: int
+    ch_r: int
+    job_w: int | None  # a pre-forked child waits for its job here
+
+    def close(self) -> None:
+        for fd in (self.out_r, self.err_r, self.ch_r, self.job_w):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
 class ParentGone(Exception):
     """The harness closed our socket: stop everything and exit."""
 
@@ -205,13 +223,15 @@ class Worker:
         os.environ.update(cfg.env, HOME=str(self.workdir), TMPDIR=str(self.workdir), PWD=str(self.workdir))
         with open("/proc/self/status") as f:
             self.vm_mb = next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmSize:"))
-        self.jobs = 0
+        self._ready: _Child | None = None  # fork mode: the next program process, prepared
         gc.collect()
         gc.freeze()  # children never scan or copy the warm objects
 
     # --- the loop ----------------------------------------------------------------------------
 
     def serve(self) -> None:
+        if self.config.mode == "fork":
+            self._ready = self._fork_child(None)
         protocol.send_msg(self.sock, {"t": "ready", "pid": os.getpid(), "uid": self.uid,
                                       "isolation": self.isolation, "vm_mb": self.vm_mb})
         try:
@@ -230,37 +250,59 @@ class Worker:
                     log.exception("worker failed on a job")
                     result = ExecResult(Status.SANDBOX_ERROR, "worker error: " + traceback.format_exc(limit=3))
                 protocol.send_msg(self.sock, {"t": "result", **result.to_dict()})
+                if self.config.mode == "fork" and self._ready is None:
+                    self._ready = self._fork_child(None)  # while the harness reads the result
         finally:
+            if self._ready is not None:
+                self._ready.close()  # EOF on its job pipe: it exits
             self._kill_everything(None)
             oslevel.reap_all(2.0)
 
-    def run_job(self, msg: dict) -> ExecResult:
-        limits = Limits.from_dict(msg["limits"])
-        files = protocol.decode_files(msg.get("files") or {})
-        self.jobs += 1
-        workdir = self.workdir  # the same path every time (jobs run one after another), so the
-        os.mkdir(workdir, 0o700)  # environment naming it is set once, in _setup, and simply inherited
-        if self.uid is not None:
-            os.chown(workdir, self.uid, self.uid)
-        token = os.urandom(16).hex()
+    def _fork_child(self, job: confine.JobSpec | None) -> _Child:
+        """Fork a program process; without `job` it prepares itself and waits for one on a pipe."""
+        os.mkdir(self.workdir, 0o700)  # the same path every time (jobs run one after another), so
+        if self.uid is not None:  # the environment naming it is set once, in _setup, and inherited
+            os.chown(self.workdir, self.uid, self.uid)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ch_r, ch_w = os.pipe()
-        started_ns = self.shared.snapshot() if self.shared else 0
+        job_r, job_w = os.pipe() if job is None else (None, None)
         spec = confine.ChildSpec(
-            program=msg["program"], token=token, limits=limits, workdir=str(workdir),
-            stdout_fd=out_w, stderr_fd=err_w, channel_fd=ch_w, worker_pid=os.getpid(),
-            mode=self.config.mode, uid=self.uid, seccomp=self.network == "socket-blocked",
-            files=files, hide_sys_path=self.config.hide_sys_path,
+            workdir=str(self.workdir), stdout_fd=out_w, stderr_fd=err_w, channel_fd=ch_w,
+            worker_pid=os.getpid(), mode=self.config.mode, uid=self.uid,
+            seccomp=self.network == "socket-blocked", hide_sys_path=self.config.hide_sys_path,
         )
-        start = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            confine.start(spec)  # never returns
-        for fd in (out_w, err_w, ch_w):
-            os.close(fd)
+            confine.start(spec, job, job_r)  # never returns
+        for fd in (out_w, err_w, ch_w, job_r):
+            if fd is not None:
+                os.close(fd)
+        return _Child(pid, out_r, err_r, ch_r, job_w)
+
+    def _give_job(self, job: confine.JobSpec) -> _Child:
+        child, self._ready = self._ready, None
+        if child is not None:
+            try:
+                runner._write_all(child.job_w, pickle.dumps(job))
+                os.close(child.job_w)
+                return child
+            except OSError:  # it died while waiting (OOM killer, ...): start afresh
+                child.close()
+                oslevel.reap_all(1.0)
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        return self._fork_child(job)
+
+    def run_job(self, msg: dict) -> ExecResult:
+        limits = Limits.from_dict(msg["limits"])
+        token = os.urandom(16).hex()
+        job = confine.JobSpec(msg["program"], token, limits, protocol.decode_files(msg.get("files") or {}))
+        started_ns = self.shared.snapshot() if self.shared else 0
+        start = time.monotonic()
+        child = self._give_job(job)
+        pid = child.pid
         out, err, chan = Capture(limits.output_bytes), Capture(limits.output_bytes), Channel(limits.output_bytes, token)
-        streams = {out_r: out, err_r: err, ch_r: chan}
+        streams = {child.out_r: out, child.err_r: err, child.ch_r: chan}
         try:
             timed_out, parent_gone = self._supervise(pid, streams, start + limits.wall_s)
             if timed_out or parent_gone:
@@ -274,7 +316,7 @@ class Worker:
         finally:
             for fd in streams:
                 os.close(fd)
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(self.workdir, ignore_errors=True)
             if self.shared is not None and self.uid is not None:
                 self.shared.clean(self.uid, started_ns)
                 oslevel.clean_sysv_ipc(self.uid)

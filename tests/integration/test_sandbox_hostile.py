@@ -17,7 +17,7 @@ from sandbox import Job, Limits, Sandbox, Status
 
 pytestmark = pytest.mark.integration
 
-LIMITS = Limits(wall_s=1.5, memory_mb=768, file_size_mb=8, output_bytes=65536, max_processes=32)
+LIMITS = Limits(wall_s=1.5, memory_mb=256, file_size_mb=8, output_bytes=65536, max_processes=32)
 SECRET_NAME = "CODEGEN_SANDBOX_TEST_SECRET"
 SECRET = "s3cr3t-" + uuid.uuid4().hex
 GOOD = "def add(a, b):\n    return a + b\n\nassert add(2, 3) == 5\nprint('good')\n"
@@ -73,7 +73,7 @@ def hostile_programs(sentinel: Path, port: int, token: str) -> dict[str, tuple[s
                       {Status.TIMEOUT}),
         "posix_fork_bomb": ("import posix\nwhile True:\n    try:\n        posix.fork()\n    except OSError:\n"
                             "        pass\n", {Status.TIMEOUT}),
-        "memory_bomb": ("chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 2**20))\n", {Status.MEMORY}),
+        "memory_bomb": ("chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 2**20))\n", {Status.MEMORY}),
         "memory_one_shot": ("x = 'a' * (64 * 2**30)\n", {Status.MEMORY}),
         "alarm_swallowed": ("import signal, time\n"
                             "def on_alarm(*_):\n    raise TimeoutError('alarm')\n"
