@@ -145,9 +145,18 @@ def check_resume(store: RunStore, manifest: Manifest) -> None:
                                 "use another run_dir, or delete this one to start over")
 
 
+def owned(index: int, shard: tuple[int, int] | None) -> bool:
+    """Whether this process owns the `index`-th conversation of the run (round-robin over ranks)."""
+    return shard is None or index % shard[1] == shard[0]
+
+
 def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict | None = None,
-        problem_set: ProblemSet | None = None) -> RunSummary:
-    """Run (or resume) the MTPB evaluation `cfg` describes; see the module docstring."""
+        problem_set: ProblemSet | None = None, shard: tuple[int, int] | None = None) -> RunSummary:
+    """Run (or resume) the MTPB evaluation `cfg` describes; see the module docstring.
+
+    With `shard=(rank, world)` this process takes every world-th conversation (in problem, case,
+    sample order), writes its own shard files and computes no metrics: once every rank is done,
+    rank 0 calls `finish` to merge them (samples do not depend on the split)."""
     if cfg.mode == "perplexity":
         from .perplexity import run_perplexity
 
@@ -164,12 +173,14 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
     limits = Limits(**cfg.sandbox.limit_fields())
     manifest = build_manifest(cfg, problem_set, model_info, limits, dataset_files)
 
-    store = RunStore(cfg.run_dir)
+    store = RunStore(cfg.run_dir, shard=shard)
     check_resume(store, manifest)
     resumed = store.start(to_dict(cfg), manifest)
     items = work_items(cfg, problems)
     n = cfg.sampling.n
-    wanted = {make_key(problem_key(it.problem.id), i, it.case): (it, i) for it in items for i in range(n)}
+    units = [(it, i) for it in items for i in range(n)]
+    wanted = {make_key(problem_key(it.problem.id), i, it.case): (it, i)
+              for index, (it, i) in enumerate(units) if owned(index, shard)}
     stored = {r.key: r for r in store.samples() if r.key in wanted}
     executed = store.execution_keys() & set(wanted)
     log.info("mtpb %s (%s): %d problems, %d test cases x %d samples, %s (%d samples, %d executions stored)",
@@ -210,7 +221,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
                 pool.submit((key, item, index), job(item, record.completion))
         specs = []
         for it in items:
-            missing = tuple(i for i in range(n) if make_key(problem_key(it.problem.id), i, it.case) not in stored)
+            missing = tuple(i for i in range(n) if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
+                            and key not in stored)
             if missing:
                 specs.append(ConversationSpec(
                     problem_id=it.problem.id, case=it.case, prompts=turn_prompts(cfg, it.problem, it.case),
@@ -222,7 +234,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
     missing_keys = set(wanted) - set(stored)
     if missing_keys:
         raise RuntimeError(f"the generator finished without {len(missing_keys)} conversations, e.g. {sorted(missing_keys)[:3]}")
-    metrics = finish(cfg, problems, store, generate_s=generate_s, tokens=counts["tokens"])
+    metrics = finish(cfg, problems, store, generate_s=generate_s, tokens=counts["tokens"]) if shard is None else {}
     elapsed = time.perf_counter() - t0
     log.info("mtpb %s: generated %d conversations (%d tokens), executed %d programs in %.1f s",
              cfg.model.name, counts["generated"], counts["tokens"], counts["executed"], elapsed)

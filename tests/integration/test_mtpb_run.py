@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from mtpb.config import from_dictconfig
 from mtpb.data import load_problems
 from mtpb.errata import excluded_cases
-from mtpb.runner import run
+from mtpb.runner import finish, run
 from results.store import RunStore, RunStoreError
 
 from .mtpb_scripted import Killed, ScriptedGenerator, reference_answer
@@ -189,3 +189,74 @@ def test_tiny_random_end_to_end(tmp_path, mtpb_path, monkeypatch, capsys):
     assert len(samples) == 10 and all(len(s.turns) == 3 and 0 < s.n_new_tokens <= 24 for s in samples)
     manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
     assert manifest["model"] == "tiny-random" and manifest["weights_hash"]
+
+
+def test_two_shards_merge_into_the_single_process_run(tmp_path, problem_set):
+    ids = "problems=[3,12]"
+    answer = reference_answer(problem_set.problems, frozenset({12}))
+    single = config(tmp_path, "sampling.n=2", ids, name="single")
+    run(single, generator=ScriptedGenerator(answer), problem_set=problem_set)
+    sharded = config(tmp_path, "sampling.n=2", ids, name="sharded")
+    sizes = []
+    for rank in (0, 1):
+        summary = run(sharded, generator=ScriptedGenerator(answer, seed=rank), problem_set=problem_set, shard=(rank, 2))
+        assert summary.metrics == {}
+        sizes.append(summary.n_generated)
+    assert sizes == [10, 10]
+    metrics = finish(sharded, list(problem_set.select([3, 12])), RunStore(sharded.run_dir, shard=(0, 2)))
+    assert not list(Path(sharded.run_dir).glob("*.rank*"))
+    for kind in ("samples", "executions"):
+        assert stable_lines(Path(sharded.run_dir), kind) == stable_lines(Path(single.run_dir), kind)
+    assert metrics["n_passed"] == json.loads((Path(single.run_dir) / "metrics.json").read_text())["n_passed"]
+
+
+KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+from mtpb.config import from_dictconfig
+from mtpb.data import load_problems
+from mtpb.runner import run
+from tests.integration.mtpb_scripted import ScriptedGenerator, reference_answer
+run_dir, data, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with initialize_config_dir(config_dir=str(Path('conf').resolve()), version_base="1.3"):
+    cfg = from_dictconfig(compose("mtpb", overrides=["model=tiny-random", "run_dir=" + run_dir, "progress=off",
+                                                     "problems=[3,8]", "sampling.n=2", "sandbox.workers=2"]))
+problems = load_problems(data)
+answer = reference_answer(problems.problems, frozenset({8}))
+def slow(request, sample):
+    time.sleep(delay)
+    return answer(request, sample)
+run(cfg, generator=ScriptedGenerator(slow), problem_set=problems)
+"""
+
+
+def test_sigkill_midway_then_rerun_equals_an_uninterrupted_run(tmp_path, problem_set, mtpb_path):
+    """The process is SIGKILLed while conversations and executions are in flight; rerunning the same
+    command completes the run, and its files equal those of a run that was never interrupted."""
+    import signal
+    import subprocess
+    import time
+
+    repo = Path(__file__).resolve().parents[2]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), str(mtpb_path), "0.02"], cwd=repo)
+    samples = killed / "samples.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if samples.exists() and len(samples.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists()
+    assert 4 <= len(RunStore(killed).sample_keys()) < 20
+    answer = reference_answer(problem_set.problems, frozenset({8}))
+    overrides = ("problems=[3,8]", "sampling.n=2")
+    run(config(tmp_path, *overrides, name="killed"), generator=ScriptedGenerator(answer), problem_set=problem_set)
+    run(config(tmp_path, *overrides, name="whole"), generator=ScriptedGenerator(answer), problem_set=problem_set)
+    for kind in ("samples", "executions"):
+        assert stable_lines(killed, kind) == stable_lines(whole, kind)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (killed, whole))
+    assert a["n_passed"] == b["n_passed"] == 2 * (5 + sum(VARIANTS[8][3])) and a["problems"] == b["problems"]
