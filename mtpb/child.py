@@ -15,7 +15,8 @@ Same steps and outcomes as `eval_problem` in salesforce/CodeGen `codegen1/benchm
   `SystemExit` (``sys.exit()``), which ended the whole official run, is a failure here.
 
 Beyond the official script, each verdict is sent out through the sandbox's `__emit__` channel as
-the program prints (the first 100 prints each, then at most every 0.1 s, and when the timer fires),
+the program prints (the first 100 prints each, then at most every 0.1 s, and when the timer fires;
+small records within a budget, so the final record always fits the channel),
 so the last verdict survives a crash or a hang that the timer cannot interrupt; a final record
 carries the official outcome and whether the program raised or timed out (for `scoring=strict`).
 
@@ -26,12 +27,14 @@ This file is embedded verbatim, after `mtpb/equivalence.py`, into every scoring 
 import ast
 import builtins
 import contextlib
+import json
 import signal
 import threading
 import time
 
 EMIT_FIRST_PRINTS = 100  # emit a verdict at each of the first N prints ...
 EMIT_EVERY_S = 0.1  # ... then at most this often
+EMIT_BUDGET_CHARS = 120_000  # per-print records stop here, so the final record always fits the channel
 STDOUT_KEEP_CHARS = 4000
 
 
@@ -90,6 +93,7 @@ class _Observer:
         self.latest = None  # args of the latest print
         self.emitted = 0  # print count of the latest emission
         self.last_emit_t = 0.0
+        self.spent = 0  # characters emitted so far
         self.lock = threading.RLock()
         self.flusher = None
 
@@ -120,16 +124,18 @@ class _Observer:
     def flush(self, now=None):
         with self.lock:
             count, latest = self.count, self.latest
-            if latest is None or self.emitted == count:
+            if latest is None or self.emitted == count or self.spent > EMIT_BUDGET_CHARS:
                 return
             self.emitted = count
             self.last_emit_t = time.monotonic() if now is None else now
             record = {"mtpb": "print", "n": count}
             if latest:
-                record["verdict"], record["message"] = self.judge(latest[0], self.gold)
-                record["value"] = self.describe(latest[0])
+                verdict, message = self.judge(latest[0], self.gold)
+                record["verdict"], record["message"] = verdict, message[:200]
+                record["value"] = self.describe(latest[0], max_json_chars=300, max_repr_chars=120)
             else:
                 record["verdict"], record["message"] = False, "IndexError: print() without arguments"
+            self.spent += len(json.dumps(record, default=repr))
             self.emit(record)
 
 
@@ -192,6 +198,9 @@ def run_scored(program, gold, timeout_s, emit, judge, describe):
     except MTPBTimeout:
         final["message"] = "Timed out"
         final["timed_out"] = True
+    except Exception as err:  # as officially: anything failing around the program is a failure
+        final["passed"] = False
+        final["message"] = f"{type(err).__name__}: {err}"
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)

@@ -130,6 +130,8 @@ def read_outcome(result: Any) -> Outcome:
     elif sandbox_status in ("passed", "failed", "error"):
         official, status = False, "error"
         detail = sandbox_detail or "the process ended before the check (os._exit?): a failure"
+        if "values" in (getattr(result, "truncated", None) or []):
+            detail = "the value channel overflowed (the program called __emit__?) before the final verdict"
     else:  # crashed, syntax_error of the harness itself (impossible), sandbox_error
         official = False
         status = sandbox_status if sandbox_status in ("crashed", "sandbox_error") else "sandbox_error"

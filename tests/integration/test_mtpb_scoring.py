@@ -47,6 +47,8 @@ ODD_CASES = [
     ("no print at all", "x = 1\nfor i in range(2):\n    pass", 1, False, False, "failed"),
     ("print() without arguments", "print(1)\nprint()", 1, False, False, "failed"),
     ("syntax error", "def f(:\n    pass", 1, False, False, "syntax_error"),
+    ("many large prints, then the right one", "for i in range(300):\n    print(list(range(5000)))\nprint(1)", 1,
+     True, True, "passed"),
     ("stdout is captured", "import sys\nsys.stdout.write('x' * 100000)\nprint(1)", 1, True, True, "passed"),
     ("memory error after the print", "print(1)\nx = [0] * (10 ** 10)", 1, True, False, "memory"),
     ("a None gold is never matched", "print(None)", None, False, False, "failed"),
