@@ -202,6 +202,7 @@ run(config(sys.argv[1], n=4, limit=6), generator=ScriptedGenerator(delay_s=float
 """
 
 
+@pytest.mark.slow  # the default run has the same check with tiny-random (test_humaneval_tiny.py)
 def test_kill_and_resume_gives_the_same_files(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     killed, clean = tmp_path / "killed", tmp_path / "clean"
