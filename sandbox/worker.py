@@ -181,7 +181,7 @@ class Worker:
             needed = _interpreter_paths()
             try:
                 oslevel.private_mounts(needed, shared.dirs_top_level())
-                private = True
+                private = os.path.realpath("/tmp") in shared.dirs_top_level()
             except OSError as exc:
                 log.warning("private mounts failed (%s); programs share /tmp with the machine", exc)
         self.isolation["filesystem"] = "private-tmp" if private else ("uid-cleanup" if self.uid else "shared")
@@ -212,7 +212,7 @@ class Worker:
                     "allow unshare(CLONE_NEWNS) (e.g. docker --cap-add SYS_ADMIN), or pass drop_uid=False"
                 )
         if private:
-            self.work_root = Path("/tmp")  # our private tmpfs
+            self.work_root = Path(os.path.realpath("/tmp"))  # our private tmpfs
         else:
             self.work_root = base / f"slot-{self.uid if self.uid is not None else os.getpid()}"
             shutil.rmtree(self.work_root, ignore_errors=True)

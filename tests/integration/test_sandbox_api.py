@@ -250,3 +250,27 @@ def test_a_program_that_breaks_os_json_and_builtins_still_gets_its_verdict(box):
     assert (r[1].status, r[1].stdout) == (Status.PASSED, "fine\n")
     assert (r[2].status, r[2].detail) == (Status.ERROR, "E: <exception str() failed>")
     assert (r[3].status, r[3].detail) == (Status.ERROR, "SystemExit: <unprintable code>")
+
+
+def test_a_prepared_program_process_that_died_is_replaced(box):
+    assert box.run("x = 10\n", FAST, cache=False).passed
+    with box._lock:
+        worker_pid = box._idle["lean"][-1].pid
+    deadline = time.monotonic() + 5
+    waiting: list[int] = []
+    while not waiting and time.monotonic() < deadline:  # it is forked just after the result is sent
+        waiting = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _ppid(e.name) == worker_pid]
+        time.sleep(0.01)
+    assert waiting, "the worker should hold a prepared child"
+    for pid in waiting:
+        os.kill(pid, signal.SIGKILL)
+    r = box.run("x = 11\nprint(x)\n", FAST, cache=False)
+    assert (r.status, r.stdout) == (Status.PASSED, "11\n"), (r.detail, r.stderr)
+
+
+def _ppid(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return -1
