@@ -255,8 +255,10 @@ class Sandbox:
         waiting: dict[str, list[int]] = {}  # in-flight key -> indices of identical later jobs
         poller = select.poll()
         next_index, exhausted = 0, False
+        out: list[tuple[int, ExecResult]] = []  # finished, not yet handed to the caller
         try:
             while True:
+                # 1. Work for every free worker first, so they run while the caller handles results.
                 while not exhausted and len(busy) < n_workers:
                     try:
                         raw = next(source)
@@ -270,7 +272,7 @@ class Sandbox:
                     if key is not None:
                         hit = self.cache.get(key)
                         if hit is not None:
-                            yield index, hit
+                            out.append((index, hit))
                             continue
                         if key in waiting:
                             waiting[key].append(index)
@@ -287,14 +289,20 @@ class Sandbox:
                     if deadline is None:
                         self._discard(worker, leased)
                         result = ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
-                        yield from self._deliver(index, key, result, waiting)
+                        out += self._deliver(index, key, result, waiting)
                         continue
                     busy[worker.sock.fileno()] = (worker, index, key, deadline, job_limits)
                     poller.register(worker.sock, select.POLLIN)
+                # 2. Hand over what is finished.
+                if out:
+                    batch, out = out, []
+                    yield from batch
+                    continue
                 if not busy:
                     if exhausted:
                         return
                     continue
+                # 3. Wait for the next results (or a watchdog deadline).
                 timeout_s = max(0.0, min(entry[3] for entry in busy.values()) - time.monotonic())
                 ready = [fd for fd, _ in poller.poll(int(timeout_s * 1000) + 1)]
                 if not ready:
@@ -307,7 +315,7 @@ class Sandbox:
                         self._release(worker, leased)  # no more work here: back to the shared pool
                     else:
                         idle[worker.kind].append(worker)
-                    yield from self._deliver(index, key, result, waiting)
+                    out += self._deliver(index, key, result, waiting)
         finally:
             for worker, *_ in busy.values():  # abandoned mid-run: do not wait for them
                 self._kill_worker(worker)
@@ -338,15 +346,14 @@ class Sandbox:
     def _kind(self, job: Job) -> str:
         return "warm" if self.warm_modules and _WARM_HINT.search(job.program) else "lean"
 
-    def _deliver(self, index: int, key: str | None, result: ExecResult, waiting: dict):
+    def _deliver(self, index: int, key: str | None, result: ExecResult,
+                 waiting: dict) -> list[tuple[int, ExecResult]]:
+        """The result for `index` and for the identical jobs that waited for it; cache it."""
         if key is None:
-            yield index, result
-            return
+            return [(index, result)]
         self.cache.put(key, result)
-        duplicates = waiting.pop(key, [])
-        yield index, result
-        for other in duplicates:
-            yield other, dataclasses.replace(result, cached=True, values=list(result.values))
+        return [(index, result)] + [(other, dataclasses.replace(result, cached=True, values=list(result.values)))
+                                    for other in waiting.pop(key, [])]
 
     def _collect(self, worker: _Worker, deadline: float, limits: Limits) -> ExecResult:
         if time.monotonic() >= deadline and not _wait_readable(worker.sock, 0.0):

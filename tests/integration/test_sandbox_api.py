@@ -264,6 +264,9 @@ def test_a_prepared_program_process_that_died_is_replaced(box):
     assert waiting, "the worker should hold a prepared child"
     for pid in waiting:
         os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_state(pid) not in ("Z", "") for pid in waiting):
+        time.sleep(0.01)  # dead for real (fds closed), not just signalled
     r = box.run("x = 11\nprint(x)\n", FAST, cache=False)
     assert (r.status, r.stdout) == (Status.PASSED, "11\n"), (r.detail, r.stderr)
 
@@ -274,3 +277,11 @@ def _ppid(pid: str) -> int:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError):
         return -1
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
