@@ -169,17 +169,14 @@ def install_socket_filter() -> bool:
 
 # --- uid slots ------------------------------------------------------------------------------
 
-def acquire_uid_slot(lock_dir: Path, preferred: int | None = None) -> tuple[int, int]:
+def acquire_uid_slot(lock_dir: Path) -> tuple[int, int]:
     """Lock a free unprivileged uid for one worker: returns (uid, lock fd). Held until the fd closes.
 
     The lock (flock) spans processes, so two harnesses on one machine (e.g. torchrun ranks) never
     share a uid, and a crashed worker's uid is freed by the kernel.
     """
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    candidates = range(UID_BASE, UID_BASE + UID_SLOTS)
-    if preferred is not None:
-        candidates = [preferred, *candidates]
-    for uid in candidates:
+    for uid in range(UID_BASE, UID_BASE + UID_SLOTS):
         try:
             pwd.getpwuid(uid)
             continue  # a real account: never run programs (or kill processes) as it

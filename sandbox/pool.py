@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -30,11 +29,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import protocol
+from .cache import ResultCache, cache_key
 from .limits import ExecResult, Job, Limits, Status
 
 log = logging.getLogger(__name__)
@@ -76,43 +75,6 @@ class _Worker:
     isolation: dict
     vm_mb: int
     kind: str  # "lean" or "warm": which fork server it came from
-
-
-class _Cache:
-    """LRU of results by content hash; results with big outputs are not kept."""
-
-    def __init__(self, entries: int, max_result_bytes: int = 1 << 20) -> None:
-        self.entries, self.max_result_bytes = entries, max_result_bytes
-        self._data: OrderedDict[str, ExecResult] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> ExecResult | None:
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None:
-                self._data.move_to_end(key)
-        return None if hit is None else dataclasses.replace(hit, cached=True, values=list(hit.values))
-
-    def put(self, key: str, result: ExecResult) -> None:
-        if self.entries <= 0 or result.status is Status.SANDBOX_ERROR:
-            return
-        if len(result.stdout) + len(result.stderr) > self.max_result_bytes:
-            return
-        with self._lock:
-            self._data[key] = result
-            self._data.move_to_end(key)
-            while len(self._data) > self.entries:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-def cache_key(job: Job, limits: Limits) -> str:
-    files = sorted((name, hashlib.sha256(content).hexdigest()) for name, content in (job.files or {}).items())
-    payload = json.dumps([job.program, limits.to_dict(), files], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _Server:
@@ -202,7 +164,7 @@ class Sandbox:
         self.warm_modules = () if mode == "spawn" else tuple(warm_modules)
         self.base_dir = base_dir or os.path.join("/tmp" if os.path.isdir("/tmp") else os.getcwd(),
                                                  f"codegen-sandbox-{os.geteuid()}")
-        self.cache = _Cache(cache_entries)
+        self.cache = ResultCache(cache_entries)
         self._lock = threading.Lock()
         self._servers = {"lean": _Server("lean", ()), "warm": _Server("warm", self.warm_modules)}
         self._child_mode = {"lean": "spawn" if mode == "spawn" else "fork", "warm": "fork"}

@@ -40,7 +40,6 @@ class WorkerConfig:
     mode: str = "fork"  # "fork": fork this warm interpreter; "spawn": exec a fresh one per program
     network: str = "auto"  # "auto" | "netns" | "socket-blocked" | "none" (tests force fallbacks)
     drop_uid: bool | None = None  # None: when running as root
-    preferred_uid: int | None = None
     private_mounts: bool = True
     env: dict[str, str] = field(default_factory=dict)
     hide_sys_path: tuple[str, ...] = ()
@@ -170,7 +169,7 @@ class Worker:
         if drop and not is_root:
             raise PermissionError("drop_uid=True needs the harness to run as root")
         if drop:
-            self.uid, self._lock_fd = oslevel.acquire_uid_slot(base / "locks", cfg.preferred_uid)
+            self.uid, self._lock_fd = oslevel.acquire_uid_slot(base / "locks")
             oslevel.kill_uid(self.uid)  # whatever a crashed harness left running as this uid
             oslevel.reap_all(1.0)
         self.isolation["uid"] = self.uid

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Job, Limits, Sandbox, Status
+from sandbox import Limits, Sandbox, Status
 
 pytestmark = pytest.mark.integration
 

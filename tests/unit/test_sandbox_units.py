@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from sandbox import ExecResult, Job, Limits, Status
-from sandbox.pool import _Cache, cache_key, scrubbed_env
+from sandbox.cache import ResultCache, cache_key
+from sandbox.pool import scrubbed_env
 from sandbox.verdict import Observation, decide
 from sandbox.worker import Capture, Channel
 
@@ -153,7 +154,7 @@ def test_cache_key_depends_on_program_limits_and_files():
 
 
 def test_cache_returns_copies_marked_cached_and_evicts():
-    cache = _Cache(entries=2)
+    cache = ResultCache(entries=2)
     r = ExecResult(Status.PASSED, values=[1])
     cache.put("a", r)
     hit = cache.get("a")
