@@ -3,6 +3,8 @@
     python -m humaneval model=reference                       # self-check: 164/164, pass@1 = 1.0
     python -m humaneval model=codegen-350M-mono sampling.n=200 sampling.temperature=0.8
     python -m humaneval -m experiment=paper_humaneval model=codegen-2B-mono
+    torchrun --nproc-per-node 4 -m humaneval model=codegen-16B-mono   # one process per GPU
+    python -m humaneval ... shard.rank=1 shard.world=4               # rerun one dead rank alone
 """
 
 from __future__ import annotations
@@ -11,20 +13,39 @@ import json
 import logging
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from codegen_model import distributed
+from results.shard import resolve_shard, run_sharded
 
 from .config import from_dictconfig
-from .runner import run
+from .runner import finish_run, run
 
 log = logging.getLogger("humaneval")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="humaneval")
 def main(cfg: DictConfig) -> float | None:
-    run_cfg = from_dictconfig(cfg)
-    summary = run(run_cfg)
-    scores = {k: v for k, v in summary.metrics.items() if k.startswith("pass@") and not k.endswith("_ci")}
-    print(json.dumps({"run_dir": str(summary.run_dir), **scores}))
+    data = OmegaConf.to_container(cfg, resolve=True)
+    shard_cfg = data.pop("shard", None) or {}
+    run_cfg = from_dictconfig(data)
+    shard, torchrun = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
+    if torchrun:
+        distributed.init()
+    summaries = []
+    try:
+        metrics = run_sharded(
+            run_cfg.run_dir, shard,
+            run_share=lambda: summaries.append(run(run_cfg, shard=shard.as_tuple() if shard else None)),
+            finish=lambda: summaries[-1].metrics if shard is None else finish_run(run_cfg),
+            barrier=distributed.barrier if torchrun else None)
+    finally:
+        distributed.shutdown()
+    if metrics is None:  # a shard whose peers are still running
+        print(json.dumps({"run_dir": str(run_cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
+        return None
+    scores = {k: v for k, v in metrics.items() if k.startswith("pass@") and not k.endswith("_ci")}
+    print(json.dumps({"run_dir": str(run_cfg.run_dir), **scores}))
     return scores.get("pass@1")  # the value a Hydra sweeper optimises
 
 

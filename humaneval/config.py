@@ -129,6 +129,7 @@ def from_dictconfig(cfg: DictConfig | Mapping) -> RunConfig:
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     data = dict(data)
     data.pop("hydra", None)
+    data.pop("shard", None)  # where this process runs (results.shard), not what the run is
     model = dict(data.pop("model", None) or {})
     if "name" not in model:
         raise ValueError("no model selected: add model=<name> (e.g. model=reference or model=tiny-random)")

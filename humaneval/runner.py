@@ -11,7 +11,8 @@
    which appends the execution line when it finishes (generation and execution overlap);
 6. rewrite the files in canonical order and write metrics.json (pass@k for k <= n only).
 
-A sharded run (`shard=(rank, world)`) takes a contiguous share of every problem's sample indices,
+A sharded run (`shard=(rank, world)`) takes a contiguous block of the (problem, sample) units
+(`results.shard`),
 writes its own shard files and leaves merging and metrics to rank 0 (`finish`).
 """
 
@@ -30,6 +31,7 @@ from codegen_model.generator import Completion, Generator, Request
 from results.metrics import summarize
 from results.progress import Progress
 from results.records import ExecutionRecord, SampleRecord, make_key
+from results.shard import owned_range
 from results.store import RunStore
 from sandbox import ExecResult, Limits
 
@@ -84,14 +86,6 @@ def _model_info(model: ModelConfig, generator: Generator) -> ModelInfo:
     return ModelInfo(name=model.name, revision=model.revision, device=model.device, dtype=model.dtype)
 
 
-def planned_indices(n: int, shard: tuple[int, int] | None) -> range:
-    """The sample indices of each problem that this process owns."""
-    if shard is None:
-        return range(n)
-    rank, world = shard
-    return range(rank * n // world, (rank + 1) * n // world)
-
-
 def contiguous_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
     """[(start, count)] covering the sorted `indices` with maximal contiguous ranges."""
     runs: list[tuple[int, int]] = []
@@ -119,13 +113,17 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
 
     store = RunStore(cfg.run_dir, shard=shard)
     resumed = store.start(to_dict(cfg), manifest)
-    indices = planned_indices(cfg.sampling.n, shard)
-    wanted = {make_key(p.task_id, i): (p, i) for p in problems for i in indices}
+    units = [(p, i) for p in problems for i in range(cfg.sampling.n)]  # canonical order
+    owned = [units[j] for j in owned_range(len(units), shard)]
+    wanted = {make_key(p.task_id, i): (p, i) for p, i in owned}
+    indices_of: dict[str, list[int]] = {}
+    for p, i in owned:
+        indices_of.setdefault(p.task_id, []).append(i)
     stored = {r.key: r for r in store.samples() if r.key in wanted}
     executed = store.execution_keys() & set(wanted)
     done = set(stored)  # keys whose sample is on disk
     log.info("humaneval %s: %d problems x %d samples%s, %s (%d samples and %d executions stored)",
-             cfg.model.name, len(problems), len(indices), f" (shard {shard[0]}/{shard[1]})" if shard else "",
+             cfg.model.name, len(indices_of), cfg.sampling.n, f" (shard {shard[0]}/{shard[1]})" if shard else "",
              "resuming" if resumed else "new run", len(stored), len(executed))
 
     progress = _progress(cfg, total=len(wanted), initial=len(stored))
@@ -150,7 +148,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
         params = cfg.sampling.params()
         by_id = {p.task_id: p for p in problems}
         for problem in problems:
-            missing = [i for i in indices if make_key(problem.task_id, i) not in done]
+            missing = [i for i in indices_of.get(problem.task_id, ()) if make_key(problem.task_id, i) not in done]
             for start, count in contiguous_runs(missing):
                 generator.submit(Request(key=problem.task_id, prompt=problem.prompt, params=params,
                                          n=count, sample_offset=start, stop=stop,
@@ -181,6 +179,14 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
              counts["executed"] / max(elapsed, 1e-9), elapsed)
     return RunSummary(Path(cfg.run_dir), metrics, counts["generated"], counts["executed"], elapsed,
                       generate_s, counts["tokens"])
+
+
+def finish_run(cfg: RunConfig, problem_set: ProblemSet | None = None) -> dict:
+    """Merge a sharded run's files and write its metrics (every shard must be complete)."""
+    if problem_set is None:
+        problem_set = load_problems(cfg.benchmark.source, hub_id=cfg.benchmark.hub_id,
+                                    hub_revision=cfg.benchmark.hub_revision)
+    return finish(cfg, select(problem_set, task_ids=cfg.problems, limit=cfg.limit), RunStore(cfg.run_dir))
 
 
 def finish(cfg: RunConfig, problems: Sequence[Problem], store: RunStore) -> dict:

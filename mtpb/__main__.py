@@ -5,6 +5,8 @@
     python -m mtpb model=codegen-2B-mono mode=single_turn
     python -m mtpb model=codegen-2B-mono mode=perplexity
     python -m mtpb experiment=paper_mtpb model=codegen-16B-mono  # the paper's protocol (n=40)
+    torchrun --nproc-per-node 4 -m mtpb model=codegen-16B-mono   # one process per GPU
+    python -m mtpb ... shard.rank=1 shard.world=4                # rerun one dead rank alone
 """
 
 from __future__ import annotations
@@ -13,25 +15,47 @@ import json
 import logging
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from codegen_model import distributed
+from results.shard import resolve_shard, run_sharded
 
 from .config import from_dictconfig
-from .runner import run
+from .runner import finish_run, run
 
 log = logging.getLogger("mtpb")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="mtpb")
 def main(cfg: DictConfig) -> float | None:
-    run_cfg = from_dictconfig(cfg)
-    summary = run(run_cfg)
-    m = summary.metrics
+    data = OmegaConf.to_container(cfg, resolve=True)
+    shard_cfg = data.pop("shard", None) or {}
+    run_cfg = from_dictconfig(data)
+    shard, torchrun = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
+    if run_cfg.mode == "perplexity" and shard is not None:
+        if shard.rank != 0:  # perplexity is one cheap forward pass per problem: rank 0 does it all
+            return None
+        shard, torchrun = None, False
+    if torchrun:
+        distributed.init()
+    summaries = []
+    try:
+        m = run_sharded(
+            run_cfg.run_dir, shard,
+            run_share=lambda: summaries.append(run(run_cfg, shard=shard.as_tuple() if shard else None)),
+            finish=lambda: summaries[-1].metrics if shard is None else finish_run(run_cfg),
+            barrier=distributed.barrier if torchrun else None)
+    finally:
+        distributed.shutdown()
+    if m is None:  # a shard whose peers are still running
+        print(json.dumps({"run_dir": str(run_cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
+        return None
     keys = ("pass_rate", "official_pass_rate", "strict_pass_rate", "multi_turn_ppl", "single_turn_ppl")
     shown = {k: m[k] for k in keys if k in m}
     shown.update({k: v for k, v in m.items() if k.startswith("pass@") and not k.endswith("_ci")})
     if "without_errata" in m:
         shown["pass_rate_without_errata"] = m["without_errata"]["pass_rate"]
-    print(json.dumps({"run_dir": str(summary.run_dir), **shown}))
+    print(json.dumps({"run_dir": str(run_cfg.run_dir), **shown}))
     return m.get("pass_rate")  # the value a Hydra sweeper optimises
 
 

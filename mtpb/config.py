@@ -153,6 +153,7 @@ def from_dictconfig(cfg: Any) -> RunConfig:
         cfg = OmegaConf.to_container(cfg, resolve=True)
     data = dict(cfg)
     data.pop("hydra", None)
+    data.pop("shard", None)  # where this process runs (results.shard), not what the run is
     data.pop("experiment", None)
     model = dict(data.pop("model", None) or {})
     if "name" not in model:

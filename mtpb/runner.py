@@ -31,6 +31,7 @@ from codegen_model.generator import Completion, Generator
 from results.progress import Progress
 from results.provenance import git_commit, library_versions
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
+from results.shard import owned_range
 from results.store import RunStore, RunStoreError
 from sandbox import ExecResult, Limits
 
@@ -145,17 +146,12 @@ def check_resume(store: RunStore, manifest: Manifest) -> None:
                                 "use another run_dir, or delete this one to start over")
 
 
-def owned(index: int, shard: tuple[int, int] | None) -> bool:
-    """Whether this process owns the `index`-th conversation of the run (round-robin over ranks)."""
-    return shard is None or index % shard[1] == shard[0]
-
-
 def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict | None = None,
         problem_set: ProblemSet | None = None, shard: tuple[int, int] | None = None) -> RunSummary:
     """Run (or resume) the MTPB evaluation `cfg` describes; see the module docstring.
 
-    With `shard=(rank, world)` this process takes every world-th conversation (in problem, case,
-    sample order), writes its own shard files and computes no metrics: once every rank is done,
+    With `shard=(rank, world)` this process takes a contiguous block of the conversations (in
+    problem, case, sample order; `results.shard`), writes its own shard files and computes no metrics: once every rank is done,
     rank 0 calls `finish` to merge them (samples do not depend on the split)."""
     if cfg.mode == "perplexity":
         from .perplexity import run_perplexity
@@ -180,7 +176,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
     n = cfg.sampling.n
     units = [(it, i) for it in items for i in range(n)]
     wanted = {make_key(problem_key(it.problem.id), i, it.case): (it, i)
-              for index, (it, i) in enumerate(units) if owned(index, shard)}
+              for it, i in (units[j] for j in owned_range(len(units), shard))}
     stored = {r.key: r for r in store.samples() if r.key in wanted}
     executed = store.execution_keys() & set(wanted)
     log.info("mtpb %s (%s): %d problems, %d test cases x %d samples, %s (%d samples, %d executions stored)",
@@ -240,6 +236,14 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
              cfg.model.name, counts["generated"], counts["tokens"], counts["executed"], elapsed)
     return RunSummary(Path(cfg.run_dir), metrics, counts["generated"], counts["executed"], elapsed,
                       generate_s, counts["tokens"])
+
+
+def finish_run(cfg: RunConfig, problem_set: ProblemSet | None = None) -> dict:
+    """Merge a sharded run's files and write its metrics (every shard must be complete)."""
+    if problem_set is None:
+        problem_set = load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
+                                    sha256=cfg.benchmark.sha256 or MTPB_SHA256, cache_dir=cfg.benchmark.cache_dir)
+    return finish(cfg, list(select_problems(cfg, problem_set)), RunStore(cfg.run_dir))
 
 
 def finish(cfg: RunConfig, problems: Sequence[Problem], store: RunStore, *, generate_s: float = 0.0,

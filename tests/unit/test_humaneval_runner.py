@@ -6,20 +6,13 @@ import pytest
 
 from humaneval.config import ModelConfig, known_models
 from humaneval.execution import result_string
-from humaneval.runner import contiguous_runs, load_generator, planned_indices
+from humaneval.runner import contiguous_runs, load_generator
 
 
 def test_contiguous_runs():
     assert contiguous_runs([]) == []
     assert contiguous_runs(range(5)) == [(0, 5)]
     assert contiguous_runs([7, 1, 2, 3, 5, 8]) == [(1, 3), (5, 1), (7, 2)]
-
-
-def test_planned_indices_split_every_problem_into_contiguous_shares():
-    assert planned_indices(10, None) == range(10)
-    shares = [planned_indices(10, (r, 3)) for r in range(3)]
-    assert [list(s) for s in shares] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
-    assert sorted(i for s in (planned_indices(2, (r, 4)) for r in range(4)) for i in s) == [0, 1]
 
 
 @pytest.mark.parametrize("status, detail, expected", [
