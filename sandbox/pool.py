@@ -170,6 +170,7 @@ class Sandbox:
         self._child_mode = {"lean": "spawn" if mode == "spawn" else "fork", "warm": "fork"}
         self._idle: dict[str, list[_Worker]] = {"lean": [], "warm": []}
         self._closed = False
+        self._owner_pid = os.getpid()  # a forked copy of the harness must not stop our processes
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -292,6 +293,8 @@ class Sandbox:
             self._closed = True
             idle = [w for workers_ in self._idle.values() for w in workers_]
             self._idle = {"lean": [], "warm": []}
+        if os.getpid() != self._owner_pid:
+            return  # we are a fork of the harness: its workers and servers are not ours to stop
         for worker in idle:
             worker.sock.close()  # EOF: the worker cleans up and exits
         for server in self._servers.values():
@@ -449,8 +452,8 @@ def default_sandbox() -> Sandbox:
     """The process-wide Sandbox behind `run` / `run_many` (started on first use)."""
     global _default
     with _default_lock:
-        if _default is None or _default._closed:
-            _default = Sandbox()
+        if _default is None or _default._closed or _default._owner_pid != os.getpid():
+            _default = Sandbox()  # (a forked copy of the harness gets its own)
         return _default
 
 
