@@ -80,7 +80,9 @@ def resolve_device(device: str) -> str:
     if device != "auto":
         return device
     if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+        # one process per GPU: torchrun's LOCAL_RANK, or the task's index on its node under SLURM
+        local = int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
+        return f"cuda:{local % torch.cuda.device_count()}"
     return "cpu"
 
 
