@@ -2,17 +2,25 @@
 
 The same mathematics as `CodeGenForCausalLM.forward` with a `kv_cache.RangeView` (the tests
 check the logits agree), written lean because it runs once per generated token: weights are
-looked up once, the rotary angles and the attention bias are built once per step and shared by
-all layers, and keys/values are read as views of the slot cache (no gather, no copy).
+looked up once; the rotary embedding is two per-step factors applied to the packed qkv output
+(`qkv * C + swap_pairs(qkv) * S`, three elementwise kernels per layer); the attention bias is built
+once per step; keys/values are read as views of the slot cache (no gather, no copy).
 
-Why the result of a row never depends on the rows beside it (exact determinism, fp32 on CPU):
+Two attention paths:
+- `exact=True` (the engine's choice on CPU): keys/values are kept in fp32 whatever the model's
+  dtype; scores, softmax and the weighted sum run in fp32 as explicit batched matmuls (as
+  transformers' eager CodeGen upcasts them). On CPU these kernels are fast on the cache's strided
+  views, where bf16 ones are not and the fused SDPA kernel is slow for one query per row.
+- `exact=False` (CUDA): `scaled_dot_product_attention` on a cache in the model's dtype.
+
+Why a row's result never depends on the rows beside it (exact determinism, fp32 on CPU):
 - linear layers: MKL computes a row identically whatever the batch *when the row count is a
   multiple of 4* (rows of a partial 4-row tile take another kernel); the engine decodes slot
   ranges aligned to `ROW_TILE`.
-- attention (`exact=True`, fp32 on CPU): explicit matmul / softmax / matmul over a key length
-  rounded up to `kv_cache.BLOCK`; masked keys add exact zeros, so a row's output is the same
-  whatever key length the batch needs. (The fused CPU SDPA kernel is neither batch- nor
-  length-invariant; it is used for fp16/bf16 and on CUDA, where exactness is not promised.)
+- attention: the explicit path over a key length rounded up to `kv_cache.BLOCK`; masked keys add
+  exact zeros, so a row's output is the same whatever key length the batch needs. (The fused CPU
+  SDPA kernel is neither batch- nor length-invariant.)
+- everything else is elementwise or a per-row kernel.
 """
 
 from __future__ import annotations
@@ -35,13 +43,14 @@ class DecodeStep:
         cfg = model.config
         t = model.transformer
         self.cache, self.exact = cache, exact
-        self.E, self.nh, self.hs = cfg.n_embd, cfg.n_head, cfg.head_dim
-        self.mp = cfg.MP_NUM
+        self.E, self.nh, self.hs, self.mp = cfg.n_embd, cfg.n_head, cfg.head_dim, cfg.MP_NUM
         self.rd = cfg.rotary_dim or cfg.head_dim
         self.eps = cfg.layer_norm_epsilon
         self.scale = 1.0 / math.sqrt(self.hs)
+        self.dtype = model.dtype
+        self.work_dtype = cache.dtype if exact else model.dtype  # of q, k, v and the attention
         self.wte = t.wte.weight
-        self.rotary = t.rotary_table
+        self.rotary = t.rotary_table  # (n_positions, rd): [sin | cos], fp32
         self.layers = [
             (b.ln_1.weight, b.ln_1.bias, b.attn.qkv_proj.weight, b.attn.out_proj.weight,
              b.mlp.fc_in.weight, b.mlp.fc_in.bias, b.mlp.fc_out.weight, b.mlp.fc_out.bias)
@@ -49,50 +58,59 @@ class DecodeStep:
         ]
         self.ln_f = (t.ln_f.weight, t.ln_f.bias)
         self.lm_head = (model.lm_head.weight, model.lm_head.bias)
+        # Where each of the 3E packed qkv features takes its rotary factors from: groups of
+        # [q | v | k], heads of head_dim, rotary on the first rd dims of q and k heads, in pairs.
+        d = torch.arange(3 * self.E)
+        part = (d % (3 * self.E // self.mp)) // (self.E // self.mp)  # 0 q, 1 v, 2 k
+        dim = d % self.hs
+        rotary = (part != 1) & (dim < self.rd)
+        dev = self.wte.device
+        self.factor_index = torch.where(rotary, 1 + dim // 2, 0).to(dev)  # into [1 | cos] and [0 | sin]
+        self.sign = torch.where(rotary, torch.where(dim % 2 == 0, -1.0, 1.0), 0.0).to(dev, self.work_dtype)
+
+    def _rotary_factors(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3E) factors C, S with rotary(qkv) = qkv * C + swap_pairs(qkv) * S."""
+        B, half = positions.shape[0], self.rd // 2
+        sincos = self.rotary[positions].to(self.work_dtype)  # (B, rd)
+        one = torch.ones(B, 1, dtype=self.work_dtype, device=positions.device)
+        cos = torch.cat([one, sincos[:, half:]], dim=1)[:, self.factor_index]
+        sin = torch.cat([one, sincos[:, :half]], dim=1)[:, self.factor_index] * self.sign
+        return cos, sin
 
     def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, owned: torch.Tensor,
                  lo: int, hi: int, key_length: int) -> torch.Tensor:
-        B, E, nh, hs, mp, rd = hi - lo, self.E, self.nh, self.hs, self.mp, self.rd
-        Tk = key_length
-        cache = self.cache
+        B, E, nh, hs, mp, Tk = hi - lo, self.E, self.nh, self.hs, self.mp, key_length
+        cache, work, dev = self.cache, self.work_dtype, tokens.device
+        S1 = cache.capacity + 1
         x = F.embedding(tokens, self.wte)  # (B, E)
-        dtype = x.dtype
-        sin, cos = self.rotary[positions].to(dtype).chunk(2, dim=-1)  # (B, rd/2) each
-        sin = sin.repeat_interleave(2, dim=-1)[:, None, None, None, :]  # (B, 1, 1, 1, rd)
-        cos = cos.repeat_interleave(2, dim=-1)[:, None, None, None, :]
-        write = torch.where(owned, positions, torch.full_like(positions, cache.scratch))
-        rows = torch.arange(B, device=x.device)
-        visible = torch.arange(Tk, device=x.device)[None, :] <= positions[:, None]  # (B, Tk)
-        if self.exact:  # (B*nh, 1, Tk) additive fp32 bias for baddbmm
-            bias = torch.zeros(B, nh, 1, Tk, dtype=torch.float32, device=x.device)
-            bias.masked_fill_(~visible[:, None, None, :], float("-inf"))
-            bias = bias.view(B * nh, 1, Tk)
-        else:  # (B, 1, 1, Tk) in the model dtype for SDPA
-            bias = torch.zeros(B, 1, 1, Tk, dtype=dtype, device=x.device)
-            bias.masked_fill_(~visible[:, None, None, :], float("-inf"))
+        cos, sin = self._rotary_factors(positions)
+        write = torch.where(owned, positions, cache.scratch)  # rows not owned write the scratch column
+        rows = torch.arange(B, device=dev)
+        hidden = torch.arange(Tk, device=dev)[None, :] > positions[:, None]  # (B, Tk) future keys
+        if self.exact:  # additive fp32 bias, (B*nh, 1, Tk) for baddbmm
+            bias = torch.zeros(B, 1, 1, Tk, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
+            bias = bias.expand(B, nh, 1, Tk).reshape(B * nh, 1, Tk)
+        else:  # (B, 1, 1, Tk) for SDPA
+            bias = torch.zeros(B, 1, 1, Tk, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
 
         for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), ln_w, ln_b, self.eps)
-            qkv = F.linear(h, w_qkv).view(B, mp, 3, nh // mp, hs)  # per group [q | v | k]
-            qk = qkv[:, :, 0::2, :, :rd]  # (B, mp, 2, nh/mp, rd): rotary part of q and k
-            pairs = qk.unflatten(-1, (rd // 2, 2))
-            rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)  # GPT-J pairs
-            qkv[:, :, 0::2, :, :rd] = qk * cos + rotated * sin
-            q = qkv[:, :, 0].reshape(B, nh, hs)  # heads group-major, as in the model
-            k = qkv[:, :, 2].reshape(B, nh, hs)
-            v = qkv[:, :, 1].reshape(B, nh, hs)
-            kc = cache.k[layer, lo:hi]  # (B, nh, S + 1, hs) view of the slots
+            qkv = F.linear(h, w_qkv).to(work)  # (B, 3E), per group [q | v | k]
+            swapped = qkv.view(B, 3 * E // 2, 2).flip(-1).view(B, 3 * E)
+            qkv = torch.addcmul(qkv * cos, swapped, sin).view(B, mp, 3, nh // mp, hs)
+            kc = cache.k[layer, lo:hi]  # (B, nh, S + 1, hs) views of the slots
             vc = cache.v[layer, lo:hi]
-            kc[rows, :, write] = k
-            vc[rows, :, write] = v
-            keys, values = kc[:, :, :Tk], vc[:, :, :Tk]  # (B, nh, Tk, hs) views
+            kc.view(B, mp, nh // mp, S1, hs)[rows, :, :, write] = qkv[:, :, 2]
+            vc.view(B, mp, nh // mp, S1, hs)[rows, :, :, write] = qkv[:, :, 1]
+            q = qkv[:, :, 0].reshape(B * nh, 1, hs)  # heads group-major, as in the model
+            keys, values = kc[:, :, :Tk].reshape(B * nh, Tk, hs), vc[:, :, :Tk].reshape(B * nh, Tk, hs)
             if self.exact:
-                scores = torch.baddbmm(bias, q.view(B * nh, 1, hs), keys.reshape(B * nh, Tk, hs).transpose(1, 2),
-                                       alpha=self.scale)  # (B*nh, 1, Tk)
-                y = torch.bmm(torch.softmax(scores, dim=-1), values.reshape(B * nh, Tk, hs))  # (B*nh, 1, hs)
+                scores = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=self.scale)  # (B*nh, 1, Tk)
+                y = torch.bmm(torch.softmax(scores, dim=-1), values)  # (B*nh, 1, hs)
             else:
-                y = F.scaled_dot_product_attention(q.view(B, nh, 1, hs), keys, values, attn_mask=bias)
-            attn = F.linear(y.reshape(B, E), w_out)
+                y = F.scaled_dot_product_attention(q.view(B, nh, 1, hs), keys.view(B, nh, Tk, hs),
+                                                   values.view(B, nh, Tk, hs), attn_mask=bias)
+            attn = F.linear(y.reshape(B, E).to(self.dtype), w_out)
             mlp = F.linear(F.gelu(F.linear(h, w_in, b_in), approximate="tanh"), w_fc, b_fc)
             x = x + attn + mlp
         x = F.layer_norm(x, (E,), self.ln_f[0], self.ln_f[1], self.eps)

@@ -136,9 +136,9 @@ class Engine:
     Options: `max_batch` rows decoded together (slots); `max_len` preallocated tokens per slot
     (default: grown on demand up to the model's context); `truncate_prompt` keeps the last tokens of
     a prompt too long for the context instead of raising; `ignore_eos` keeps generating through eos
-    (benchmarks); `compile` wraps the decode step in `torch.compile`; `exact` forces the
-    batch-invariant attention (default: fp32 on CPU); `park_memory_mb` caps conversation caches
-    moved to host memory.
+    (benchmarks); `compile` wraps the decode step in `torch.compile`; `exact` selects the fp32,
+    batch-invariant attention over an fp32 KV cache (default: on CPU; SDPA over a cache in the
+    model's dtype otherwise); `park_memory_mb` caps conversation caches moved to host memory.
     """
 
     def __init__(self, model: CodeGenForCausalLM, tokenizer, *, max_batch: int = 16, max_len: int | None = None,
@@ -159,7 +159,8 @@ class Engine:
         self.slots = round_up(max_batch, ROW_TILE)  # slots past max_batch stay free: padding rows
         self.max_len = max_len
         self.truncate_prompt, self.ignore_eos = truncate_prompt, ignore_eos
-        self.exact = exact if exact is not None else (self.device.type == "cpu" and self.dtype == torch.float32)
+        self.exact = exact if exact is not None else self.device.type == "cpu"
+        self.kv_dtype = torch.float32 if self.exact else self.dtype  # see decode.py
         self.park_memory_bytes = int(park_memory_mb * 2**20)
         self.compile = compile
         self.model_info: dict | None = None  # set by registry.build_generator
@@ -259,7 +260,7 @@ class Engine:
     def _ensure_capacity(self, need: int) -> None:
         limit = round_up(self.config.n_positions, BLOCK)
         if self.cache is None:
-            self.cache = SlotKVCache(self.config, self.slots, max(need, self.max_len or 0), self.dtype, self.device)
+            self.cache = SlotKVCache(self.config, self.slots, max(need, self.max_len or 0), self.kv_dtype, self.device)
             self._decode = DecodeStep(self.model, self.cache, self.exact)
             if self.compile:
                 self._decode = torch.compile(self._decode.__call__, dynamic=True)
@@ -371,7 +372,7 @@ class Engine:
         budget = work.request.params.max_new_tokens
         self._ensure_capacity(len(work.ids) + budget)
         if work.staged is None:
-            work.staged = StagingCache(self.config, len(work.ids), self.dtype, self.device)
+            work.staged = StagingCache(self.config, len(work.ids), self.kv_dtype, self.device)
             work.logits = self._prefill(work.ids, work.staged)
         else:
             self.stats.shared_tokens += len(work.ids)

@@ -5,7 +5,9 @@ starting at cache index 0 (no padding): `k`, `v` of shape (n_layer, slots, n_hea
 head_dim). Index `capacity` is a scratch column: a batched decode step writes the rows it does not
 own (free or parked slots inside the decoded slot range) there, and attention never reads it.
 Capacity is a multiple of `BLOCK` and grows on demand (a rare copy), so the rounded key lengths
-the decode step attends over never run past the end.
+the decode step attends over never run past the end. The cache's dtype may be wider than the
+model's: the engine keeps fp32 keys/values on CPU for every model dtype, so decode attention runs
+in fp32 (as transformers' eager CodeGen computes it) on CPU kernels that are fast for it.
 
 The caches implement `codegen_model.model.Cache` (`starts`, `update`), so the model's own
 `forward` prefills into them:
@@ -83,7 +85,11 @@ class SlotKVCache:
 
 
 class StagingCache:
-    """A one-row cache for a fresh prefill of `length` tokens: (n_layer, n_head, L, head_dim) buffers."""
+    """A one-row cache for a fresh prefill of `length` tokens: (n_layer, n_head, L, head_dim) buffers.
+
+    Its dtype may be wider than the model's (the engine keeps keys/values in fp32 on CPU); the
+    forward's attention gets its own keys back, in the model's dtype.
+    """
 
     def __init__(self, config: CodeGenConfig, length: int, dtype: torch.dtype, device: torch.device | str):
         shape = (config.n_layer, config.n_head, length, config.head_dim)
@@ -95,8 +101,10 @@ class StagingCache:
         return torch.zeros(1, dtype=torch.long, device=device)
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.k[layer] = k[0]
-        self.v[layer] = v[0]
+        self.k[layer] = k[0].to(self.k.dtype)
+        self.v[layer] = v[0].to(self.v.dtype)
+        if self.k.dtype != k.dtype:
+            return k, v  # nothing else is cached: these are all the keys
         return self.k[layer : layer + 1], self.v[layer : layer + 1]
 
 
@@ -115,9 +123,10 @@ class SlotView:
         if end > self.cache.capacity:
             raise ValueError(f"slot {self.slot}: {end} tokens exceed the cache capacity {self.cache.capacity}")
         s = self.slot
-        self.cache.k[layer, s, :, self.start : end] = k[0]
-        self.cache.v[layer, s, :, self.start : end] = v[0]
-        return self.cache.k[layer, s : s + 1, :, :end], self.cache.v[layer, s : s + 1, :, :end]
+        self.cache.k[layer, s, :, self.start : end] = k[0].to(self.cache.dtype)
+        self.cache.v[layer, s, :, self.start : end] = v[0].to(self.cache.dtype)
+        keys, values = self.cache.k[layer, s : s + 1, :, :end], self.cache.v[layer, s : s + 1, :, :end]
+        return keys.to(k.dtype), values.to(v.dtype)  # the model's dtype for its attention
 
 
 class RangeView:
@@ -138,6 +147,6 @@ class RangeView:
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         kc = self.cache.k[layer, self.lo : self.hi]
         vc = self.cache.v[layer, self.lo : self.hi]
-        kc[self.rows, :, self.write] = k[:, :, 0]
-        vc[self.rows, :, self.write] = v[:, :, 0]
-        return kc[:, :, : self.length], vc[:, :, : self.length]
+        kc[self.rows, :, self.write] = k[:, :, 0].to(kc.dtype)
+        vc[self.rows, :, self.write] = v[:, :, 0].to(vc.dtype)
+        return kc[:, :, : self.length].to(k.dtype), vc[:, :, : self.length].to(v.dtype)

