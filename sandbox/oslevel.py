@@ -228,7 +228,7 @@ def kill_uid(uid: int) -> None:
         os._exit(code)
     try:
         _, status = os.waitpid(pid, 0)
-    except ChildProcessError:  # the fork server ignores SIGCHLD: the kernel reaped the helper
+    except ChildProcessError:  # in the fork server, its SIGCHLD handler may have reaped the helper
         return
     if os.waitstatus_to_exitcode(status) != 0:
         log.warning("the helper that kills uid %d processes failed (status %#x)", uid, status)

@@ -87,31 +87,53 @@ def _describe(exc: BaseException) -> tuple[str, str]:
     return cat, f"{name}: {message}" if message else name
 
 
-def execute(program: str, token: str, channel_fd: int) -> None:
-    """Compile and run `program` as `__main__`, report the outcome, and end the process."""
-    lock = _thread.allocate_lock()
+class _Prepared:
+    """What a program process sets up before its program is known (see `prepare`)."""
 
-    def send(obj: dict) -> None:
+    def __init__(self, channel_fd: int) -> None:
+        self.lock = _thread.allocate_lock()
+        self.channel_fd = channel_fd
+        builtins.__emit__ = self.emit
+        self.out, self.err = _fresh_stdio()
+        _reseed()
+        self.main_module = types.ModuleType("__main__")  # a real __main__: pickle, dataclasses,
+        self.main_module.__builtins__ = builtins         # get_type_hints find the program's names
+
+    def send(self, obj: dict) -> None:
         data = (_encode(obj) + "\n").encode()
-        with lock:
+        with self.lock:
             try:
-                _write_all(channel_fd, data)
+                _write_all(self.channel_fd, data)
             except OSError:
                 pass  # the program closed the channel: the worker will see no sentinel
 
-    def __emit__(obj):  # noqa: N807 - the name programs call
+    def emit(self, obj) -> None:
+        """`__emit__(obj)` in the program: one JSON value (else its repr) on the channel, now."""
         try:
-            send({"t": "v", "v": obj})
+            self.send({"t": "v", "v": obj})
         except (TypeError, ValueError, RecursionError):
             try:
                 text = _repr(obj)
             except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not kill the program
                 text = f"<unrepresentable {_type(obj).__name__}: {_type(exc).__name__}>"
-            send({"t": "v", "v": text, "r": True})
+            self.send({"t": "v", "v": text, "r": True})
 
-    builtins.__emit__ = __emit__
-    out, err = _fresh_stdio()
-    _reseed()
+
+_prepared: _Prepared | None = None
+
+
+def prepare(channel_fd: int) -> None:
+    """The program-independent half of `execute`: done by a pre-forked process while it waits."""
+    global _prepared
+    _prepared = _Prepared(channel_fd)
+
+
+def execute(program: str, token: str, channel_fd: int) -> None:
+    """Compile and run `program` as `__main__`, report the outcome, and end the process."""
+    if _prepared is None or _prepared.channel_fd != channel_fd:
+        prepare(channel_fd)
+    state = _prepared
+    send, out, err, lock = state.send, state.out, state.err, state.lock
 
     try:
         code = compile(program, FILENAME, "exec", dont_inherit=True)
@@ -123,11 +145,9 @@ def execute(program: str, token: str, channel_fd: int) -> None:
     lines = program.splitlines(keepends=True)
     linecache.cache[FILENAME] = (len(program), None, lines, FILENAME)  # source lines in tracebacks
 
-    main_module = types.ModuleType("__main__")  # a real __main__: pickle, dataclasses, get_type_hints
-    main_module.__builtins__ = builtins         # resolve the program's names through sys.modules
-    sys.modules["__main__"] = main_module
+    sys.modules["__main__"] = state.main_module
     try:
-        exec(code, main_module.__dict__)
+        exec(code, state.main_module.__dict__)
         _threading_shutdown()  # wait for non-daemon threads, as interpreter exit does
     except BaseException as exc:  # noqa: BLE001 - every escape is a verdict
         try:

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 from . import oslevel, worker
 
@@ -41,7 +42,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     threads = len(os.listdir("/proc/self/task"))
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    signal.signal(signal.SIGCHLD, _reap)  # reap workers as they exit (their CPU time then counts
+    # towards the harness's RUSAGE_CHILDREN, which SIG_IGN's automatic reaping would lose)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the harness's business
     ctrl.send(json.dumps({"t": "hello", "pid": os.getpid(), "warm": warm, "errors": errors,
                           "threads": threads}).encode())
@@ -71,7 +73,26 @@ def main() -> None:
             os._exit(1)
         os.close(fds[0])
         ctrl.send(json.dumps({"t": "spawned", "pid": pid}).encode())
+    _wait_for_workers(5.0)  # so their CPU time (and their programs') is accounted to the harness
     os._exit(0)
+
+
+def _reap(*_) -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _wait_for_workers(timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                time.sleep(0.01)
+        except ChildProcessError:
+            return
 
 
 def _clean_uid(uid: int, base_dir: str) -> bool:

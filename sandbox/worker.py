@@ -156,7 +156,7 @@ class Worker:
 
     def _setup(self) -> None:
         cfg = self.config
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; we wait for children
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # not the fork server's handler: we wait ourselves
         oslevel.become_subreaper()
         base = Path(cfg.base_dir)
         base.mkdir(mode=0o711, parents=True, exist_ok=True)
