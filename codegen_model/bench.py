@@ -16,7 +16,8 @@ Workloads (codegen-350M's configuration with seeded random weights unless --mode
 
 Fields: `ours_tok_s`, `ref_tok_s`, `ratio` (ours / ref), prefill ms (total) and decode ms per step
 for both, `matmul_ms` (the decode step's own matrix multiplications, timed alone at the step's
-mean row count), `overhead` (our decode step / matmul_ms; target <= 1.3), `floor_tok_s` (decode
+mean row count and key length: the linear layers and attention's two batched matmuls),
+`overhead` (our decode step / matmul_ms; target <= 1.3), `floor_tok_s` (decode
 tokens/s if a step cost only max(weights / memory bandwidth, FLOPs / peak GEMM rate), both measured
 here) and `ratio_to_floor`, KV cache and peak memory.
 """
@@ -44,7 +45,8 @@ from .model import CodeGenForCausalLM
 log = logging.getLogger("codegen_model.bench")
 
 WORKLOADS = ("he8", "he16", "greedy8", "mtpb5", "stop")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+          "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 HE = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=128, seed=0)
 MTPB = SamplingParams(temperature=0.2, top_p=0.95, max_new_tokens=64, seed=0)
 HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
@@ -73,6 +75,10 @@ def load(args) -> tuple[CodeGenForCausalLM, object]:
     from .tokenizer import load_tokenizer_folder  # lazily: the weights loader pulls in the hub client
 
     dtype, device = DTYPES[args.dtype], torch.device(args.device)
+    if args.tiny:
+        from .tiny import tiny_model, tiny_tokenizer
+
+        return tiny_model(dtype=dtype, device=device), tiny_tokenizer()
     if args.model:
         from .weights import load_model
 
@@ -90,7 +96,7 @@ def load(args) -> tuple[CodeGenForCausalLM, object]:
     return model.eval().requires_grad_(False), tok
 
 
-def reference(model: CodeGenForCausalLM):
+def reference(model: CodeGenForCausalLM, tok):
     """transformers' CodeGen with our weights, or None when transformers is not installed."""
     try:  # an optional, bench-only dependency (the package itself never needs it)
         transformers = importlib.import_module("transformers")
@@ -99,6 +105,7 @@ def reference(model: CodeGenForCausalLM):
         return None
     cfg = model.config
     hf_cfg = transformers.CodeGenConfig(**{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
+    hf_cfg.bos_token_id = hf_cfg.eos_token_id = tok.eos_id
     try:
         no_init = importlib.import_module("transformers.initialization").no_init_weights  # transformers 5
     except (ImportError, AttributeError):
@@ -117,6 +124,11 @@ def prompt_ids(tok, n_tokens: int, seed: int = 0) -> list[int]:
     start = (seed * 37) % len(ids)
     ids = (ids[start:] + ids[:start]) * (n_tokens // len(ids) + 2)
     return ids[:n_tokens]
+
+
+def decode(tok, ids: list[int]) -> str:
+    """Text of the reference's ids (transformers may draw the padding rows, which have no text)."""
+    return tok.decode([i for i in ids if i < tok.vocab_size])
 
 
 def turn_text(tok, turn: int, conv: int, n_tokens: int = 30) -> str:
@@ -155,12 +167,26 @@ def linear_weights(model: CodeGenForCausalLM) -> list[torch.Tensor]:
     return ws + [model.lm_head.weight]
 
 
-def matmul_ms(model: CodeGenForCausalLM, rows: int) -> float:
-    """One decode step's matrix multiplications alone, at `rows` rows (ms, best of 3)."""
+def matmul_ms(model: CodeGenForCausalLM, rows: int, key_length: int, kv_dtype: torch.dtype) -> float:
+    """One decode step's matrix multiplications alone (ms, best of 3): the linear layers at `rows`
+    rows and, per layer, attention's two batched matmuls over `key_length` keys."""
     ws = linear_weights(model)
-    xs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device) for w in ws}
+    dev, cfg = model.device, model.config
+    xs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=dev) for w in ws}
+    bh, hs = rows * cfg.n_head, cfg.head_dim
+    q = torch.randn(bh, 1, hs, dtype=kv_dtype, device=dev)
+    keys = torch.randn(bh, key_length, hs, dtype=kv_dtype, device=dev)
+    probs = torch.softmax(torch.randn(bh, 1, key_length, dtype=kv_dtype, device=dev), dim=-1)
+
+    def step():
+        for w in ws:
+            F.linear(xs[w.shape[1]], w)
+        for _ in range(cfg.n_layer):
+            torch.bmm(q, keys.transpose(1, 2))
+            torch.bmm(probs, keys)
+
     with torch.inference_mode():
-        return 1000 * _time(lambda: [F.linear(xs[w.shape[1]], w) for w in ws])
+        return 1000 * _time(step)
 
 
 def machine(model: CodeGenForCausalLM) -> dict:
@@ -205,6 +231,7 @@ def ours_fields(engine: Engine, wall: float, tokens: int) -> dict:
             "ours_decode_ms_per_step": st.decode_ms_per_step, "ours_sample_ms_per_step":
             1000 * st.sample_s / max(st.decode_steps, 1), "rows_per_step": st.row_steps / max(st.decode_steps, 1),
             "active_rows_per_step": st.active_row_steps / max(st.decode_steps, 1),
+            "keys_per_step": st.attended_keys / max(st.decode_steps, 1), "kv_dtype": str(engine.kv_dtype)[6:],
             "kv_cache_mb": st.kv_cache_bytes / 2**20, "new_tokens": st.new_tokens}
 
 
@@ -295,23 +322,24 @@ def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5) -> d
             total += t
             tokens += sum(map(len, ids))
             prefill += 1000 * hf_generate(hf, tok, batch, params, new_tokens=1)[1]
-            histories = [h + tok.decode(i) + "\n\n" + turn_text(tok, turn + 1, c)
+            histories = [h + decode(tok, i) + "\n\n" + turn_text(tok, turn + 1, c)
                          for c, (h, i) in enumerate(zip(histories, ids))]
         res.update({"ref_tok_s": tokens / total, "ref_s": total, "ref_prefill_ms": prefill,
                     "ref_decode_ms_per_step": max(total - prefill / 1000, 0.0) * 1000 / (turns * max(new - 1, 1))})
     return res
 
 
-def stop(model, tok, hf, new: int, samples: int = 32, slots: int = 16) -> dict:
-    """he16's sampling with the HumanEval stop rule on a model biased to end completions early."""
+def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots: int = 16) -> dict:
+    """he16's sampling with the HumanEval stop rule; random weights are biased to end completions
+    at spread-out lengths (a real checkpoint stops by itself)."""
     params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
     prompt = prompt_ids(tok, 150)
     newline, define = tok.encode("\n")[0], tok.encode("def")[0]
     rule = StopAt()
     saved = model.lm_head.bias.detach().clone()
-    with torch.no_grad():  # P("\n") ~ 5 %, P("def") ~ 30 %: a "\ndef" every ~70 tokens
-        model.lm_head.bias[newline] += 6.6
-        model.lm_head.bias[define] += 8.3
+    with torch.no_grad():  # at T 0.8: P("\n") ~ 4.6 %, P("def") ~ 31 %, so a "\ndef" every ~70 tokens
+        model.lm_head.bias[newline] += 7.3 if biased else 0.0
+        model.lm_head.bias[define] += 7.8 if biased else 0.0
         if hf is not None:
             hf.lm_head.bias.copy_(model.lm_head.bias)
     try:
@@ -329,7 +357,7 @@ def stop(model, tok, hf, new: int, samples: int = 32, slots: int = 16) -> dict:
                 ids, t = hf_generate(hf, tok, [prompt], params, slots)
                 total += t
                 for row in ids:
-                    text = tok.decode([i for i in row if i < tok.vocab_size])
+                    text = decode(tok, row)
                     cut = rule(text)
                     useful_ref += len(tok.encode(text if cut is None else text[:cut]))
             res.update(ref_fields(hf, tok, [prompt], params, slots, total, useful_ref, new * (samples // slots)))
@@ -348,12 +376,13 @@ def stop(model, tok, hf, new: int, samples: int = 32, slots: int = 16) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m codegen_model.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
-    p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--model", help="a checkpoint folder or Hub repo id (default: codegen-350M's config, random weights)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
     p.add_argument("--new-tokens", type=int, default=None, help="override every workload's new tokens (quick runs)")
     p.add_argument("--no-ref", action="store_true", help="skip transformers.generate")
+    p.add_argument("--tiny", action="store_true", help="the tiny-random model instead (smoke tests of the bench)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
@@ -364,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tok = load(args)
-    hf = None if args.no_ref else reference(model)
+    hf = None if args.no_ref else reference(model, tok)
     mach = machine(model)
     log.info("machine: %.1f GB/s, %.0f GFLOP/s (%s, %d threads)", mach["bandwidth_gb_s"], mach["gemm_gflop_s"],
              args.dtype, torch.get_num_threads())
@@ -385,13 +414,13 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "mtpb5":
             res = mtpb5(model, tok, hf, args.new_tokens or 64)
         else:
-            res = stop(model, tok, hf, args.new_tokens or 128)
+            res = stop(model, tok, hf, args.new_tokens or 128, biased=not args.model)
         rows = max(4, round(res["rows_per_step"] / 4) * 4)
-        mm = matmul_ms(model, rows)
+        mm = matmul_ms(model, rows, max(1, round(res["keys_per_step"])), DTYPES[res["kv_dtype"]])
         floor = floor_tok_s(model, res["active_rows_per_step"], mach)
         decode_tok_s = 1000 * res["active_rows_per_step"] / max(res["ours_decode_ms_per_step"], 1e-9)
         line = {"workload": name, "dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(),
-                "model": args.model or "codegen-350M config, random weights", **res,
+                "model": "tiny-random" if args.tiny else args.model or "codegen-350M config, random weights", **res,
                 "ratio": res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None,
                 "matmul_ms": mm, "overhead": res["ours_decode_ms_per_step"] / mm,
                 "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,

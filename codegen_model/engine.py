@@ -60,6 +60,7 @@ class EngineStats:
     decode_steps: int = 0
     row_steps: int = 0  # rows computed, summed over decode steps (idle rows of the range included)
     active_row_steps: int = 0  # of which rows that were generating
+    attended_keys: int = 0  # key length attended over, summed over decode steps
     new_tokens: int = 0  # tokens drawn (eos and tokens past a stop cut included)
     completions: int = 0
     parked_moved: int = 0  # parked conversation caches moved to host memory to free a slot
@@ -430,6 +431,7 @@ class Engine:
         st.decode_steps += 1
         st.row_steps += hi - lo
         st.active_row_steps += len(rows)
+        st.attended_keys += key_length
         for row in rows:
             row.pos += 1
             self._accept(row, host[row.slot - lo])

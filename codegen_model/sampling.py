@@ -128,6 +128,13 @@ class RowParams:
     max_top_k: int
 
 
+def _rejected(z: torch.Tensor, probs: torch.Tensor, token: torch.Tensor, top_p: torch.Tensor,
+              filtered: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the drawn token is outside its row's top-p set (mass strictly above it >= p)."""
+    above = torch.cumsum(torch.where(z > z.gather(1, token[:, None]), probs, 0.0), dim=-1)[:, -1]
+    return (above >= top_p) & filtered
+
+
 def _sample_full(z: torch.Tensor, rows: RowParams) -> torch.Tensor:
     """Inverse CDF over the whole vocabulary; rejection for rows with top_p < 1."""
     probs = torch.softmax(z, dim=-1)
@@ -136,18 +143,20 @@ def _sample_full(z: torch.Tensor, rows: RowParams) -> torch.Tensor:
     if not rows.any_top_p:
         return token
     filtered = (rows.top_p < 1.0) & (rows.temperature > 0) & (rows.top_k <= 0)
+    rejected = _rejected(z, probs, token, rows.top_p, filtered)
     pending = torch.arange(z.shape[0], device=z.device)  # rows whose draw is not accepted yet
-    for attempt in range(MAX_ATTEMPTS):
-        zr, pr, tr = z[pending], probs[pending], token[pending]
-        above = torch.cumsum(pr * (zr > zr.gather(1, tr[:, None])), dim=-1)[:, -1]  # mass above tr
-        rejected = (above >= rows.top_p[pending]) & filtered[pending]
+    for attempt in range(1, MAX_ATTEMPTS):
         if not bool(rejected.any()):
             return token
         pending = pending[rejected]
-        if attempt + 1 < MAX_ATTEMPTS:
-            u = counter_uniform(rows.key_hi[pending], rows.key_lo[pending], rows.step[pending], attempt + 1)
-            token[pending] = _inverse_cdf(cdf[pending], u)
+        u = counter_uniform(rows.key_hi[pending], rows.key_lo[pending], rows.step[pending], attempt)
+        drawn = _inverse_cdf(cdf[pending], u)
+        token[pending] = drawn
+        rejected = _rejected(z[pending], probs[pending], drawn, rows.top_p[pending], filtered[pending])
+    if not bool(rejected.any()):
+        return token
     # Exact fallback for the few rows rejected every time (tiny top_p): sort and draw among the kept.
+    pending = pending[rejected]
     zr = z[pending]
     keep = top_p_mask(zr, rows.top_p[pending])
     kept_cdf = torch.cumsum(torch.softmax(zr, dim=-1) * keep, dim=-1)
