@@ -90,6 +90,21 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = N
     return _snapshot(name, revision)
 
 
+def _endpoint_reachable(endpoint: str, timeout_s: float = 5.0) -> bool:
+    """A TCP connection to the Hub's host opens. Fails fast where DNS or the network is absent
+    (huggingface_hub itself retries with back-off for half a minute before giving up)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
 def _snapshot(repo_id: str, revision: str | None) -> Checkpoint:
     import huggingface_hub
     from huggingface_hub import constants
@@ -105,7 +120,9 @@ def _snapshot(repo_id: str, revision: str | None) -> Checkpoint:
 
     files = None
     offline = hub_offline()
-    if not offline:
+    if not offline and not _endpoint_reachable(constants.ENDPOINT):
+        log.info("Hub endpoint %s unreachable; trying the local cache for %s", constants.ENDPOINT, repo_id)
+    elif not offline:
         try:
             files = huggingface_hub.list_repo_files(repo_id, revision=revision)
         except (RepositoryNotFoundError, GatedRepoError) as e:

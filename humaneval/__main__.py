@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from codegen_model import distributed
 from results.shard import resolve_shard, run_sharded
+from sandbox import SandboxUnavailable
 
 from .config import from_dictconfig
 from .runner import finish_run, run
@@ -24,8 +27,23 @@ from .runner import finish_run, run
 log = logging.getLogger("humaneval")
 
 
+# Errors a user can cause (a config value, a dataset line, a checkpoint, a run directory) are
+# ValueErrors whose message names the fix: one line, no traceback (HYDRA_FULL_ERROR=1 shows it).
+USER_ERRORS = (ValueError, FileNotFoundError, SandboxUnavailable)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="humaneval")
 def main(cfg: DictConfig) -> float | None:
+    try:
+        return _main(cfg)
+    except USER_ERRORS as e:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _main(cfg: DictConfig) -> float | None:
     data = OmegaConf.to_container(cfg, resolve=True)
     shard_cfg = data.pop("shard", None) or {}
     run_cfg = from_dictconfig(data)
