@@ -137,13 +137,14 @@ class Engine:
     Options: `max_batch` rows decoded together (slots); `max_len` preallocated tokens per slot
     (default: grown on demand up to the model's context); `truncate_prompt` keeps the last tokens of
     a prompt too long for the context instead of raising; `ignore_eos` keeps generating through eos
-    (benchmarks); `compile` wraps the decode step in `torch.compile`; `exact` selects the fp32,
+    (benchmarks); `compile` wraps the decode step in `torch.compile` (True, or a mode such as
+    "reduce-overhead" for CUDA graphs); `exact` selects the fp32,
     batch-invariant attention over an fp32 KV cache (default: on CPU; SDPA over a cache in the
     model's dtype otherwise); `park_memory_mb` caps conversation caches moved to host memory.
     """
 
     def __init__(self, model: CodeGenForCausalLM, tokenizer, *, max_batch: int = 16, max_len: int | None = None,
-                 truncate_prompt: bool = False, ignore_eos: bool = False, compile: bool = False,
+                 truncate_prompt: bool = False, ignore_eos: bool = False, compile: bool | str = False,
                  exact: bool | None = None, park_memory_mb: float = 4096.0):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -263,8 +264,9 @@ class Engine:
         if self.cache is None:
             self.cache = SlotKVCache(self.config, self.slots, max(need, self.max_len or 0), self.kv_dtype, self.device)
             self._decode = DecodeStep(self.model, self.cache, self.exact)
-            if self.compile:
-                self._decode = torch.compile(self._decode.__call__, dynamic=True)
+            if self.compile:  # True: default mode; a string: that mode (e.g. "reduce-overhead": CUDA graphs)
+                mode = self.compile if isinstance(self.compile, str) else None
+                self._decode = torch.compile(self._decode.__call__, mode=mode, dynamic=True)
             log.info("engine: KV cache of %d slots x %d tokens (%.1f MiB)", self.slots, self.cache.capacity,
                      self.cache.nbytes / 2**20)
         elif need > self.cache.capacity:
@@ -314,24 +316,25 @@ class Engine:
         for work in list(self._works):
             conv = work.request.conversation
             fresh: list[tuple[int, int]] = []
-            for index in list(work.pending):
-                key = (conv, index) if conv is not None else None
-                if key is not None and (key in waiting or key in self._running_convs):
+            if conv is None:  # plain samples: as many as there are slots
+                while work.pending and (slot := self._take_slot()) is not None:
+                    self._owner[slot] = work  # reserved (replaced by the row in _start_fresh)
+                    fresh.append((work.pending.popleft(), slot))
+            for index in list(work.pending) if conv is not None else ():
+                key = (conv, index)
+                if key in waiting or key in self._running_convs:
                     waiting.add(key)
                     continue
-                parked = self._parked.get(key) if key is not None else None
+                parked = self._parked.get(key)
                 slot = parked.slot if parked is not None and parked.slot is not None else self._take_slot()
                 if slot is None:
-                    if key is None:
-                        break  # no slot for this request's remaining samples
                     waiting.add(key)
                     continue
-                self._owner[slot] = work  # reserved (replaced by the row below)
+                self._owner[slot] = work
                 work.pending.remove(index)
-                if key is not None:
-                    self._pending_convs[key] -= 1
-                    if self._pending_convs[key] <= 0:
-                        del self._pending_convs[key]
+                self._pending_convs[key] -= 1
+                if self._pending_convs[key] <= 0:
+                    del self._pending_convs[key]
                 if parked is not None:
                     del self._parked[key]
                     self._saved_bytes -= parked.nbytes
