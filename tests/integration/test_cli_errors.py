@@ -1,0 +1,48 @@
+"""The apps turn a user's mistake into one line naming the fix (exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _app(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    return errors[0]
+
+
+def test_a_checkpoint_neither_cached_nor_reachable(tmp_path):
+    proc = _app("humaneval", "experiment=quick", f"run_dir={tmp_path / 'run'}",
+                env={"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"})
+    line = _one_line_error(proc)
+    assert "Salesforce/codegen-350M-mono" in line and "HF_HOME" in line and "HF_HUB_OFFLINE is set" in line
+
+
+def test_a_malformed_dataset_line(tmp_path, mtpb_path):
+    bad = tmp_path / "mtpb.jsonl"
+    lines = mtpb_path.read_text().splitlines()
+    bad.write_text("\n".join([lines[0], lines[1][: len(lines[1]) // 2], *lines[2:]]) + "\n")
+    proc = _app("mtpb", "model=tiny-random", f"data_path={bad}", f"run_dir={tmp_path / 'run'}")
+    line = _one_line_error(proc)
+    assert f"{bad}:2:" in line and "not a JSON line" in line
+
+
+def test_a_bad_sampling_value(tmp_path):
+    proc = _app("humaneval", "model=tiny-random", "sampling.top_p=1.5", f"run_dir={tmp_path / 'run'}")
+    assert "top_p" in _one_line_error(proc)
