@@ -14,8 +14,8 @@ Two attention paths:
 - `exact=False` (CUDA): `scaled_dot_product_attention` on a cache in the model's dtype.
 
 Why a row's result never depends on the rows beside it (exact determinism, fp32 on CPU):
-- linear layers: MKL computes a row identically whatever the batch *when the row count is a
-  multiple of 4* (rows of a partial 4-row tile take another kernel); the engine decodes slot
+- linear layers: MKL and oneDNN compute a row identically whatever the batch *when the row count
+  is a multiple of 4* (rows of a partial 4-row tile take other kernels); the engine decodes slot
   ranges aligned to `ROW_TILE`.
 - attention: the explicit path over a key length rounded up to `kv_cache.BLOCK`; masked keys add
   exact zeros, so a row's output is the same whatever key length the batch needs. (The fused CPU
@@ -36,28 +36,41 @@ from .model import CodeGenForCausalLM
 ROW_TILE = 4  # decoded slot ranges start and end at multiples of this
 
 
-class DecodeStep:
-    """Callable: (tokens, positions, owned, lo, hi, key_length) -> (hi - lo, vocab) fp32 logits."""
+def can_pack(model: CodeGenForCausalLM) -> bool:
+    """oneDNN can hold this model's linear weights prepacked (CPU, fp32 or bf16)."""
+    return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.bfloat16)
+            and torch.backends.mkldnn.is_available())
 
-    def __init__(self, model: CodeGenForCausalLM, cache: SlotKVCache, exact: bool):
+
+class DecodeStep:
+    """Callable: (tokens, positions, owned, lo, hi, key_length) -> (hi - lo, vocab) fp32 logits.
+
+    `pack`: keep a oneDNN-prepacked copy of every linear weight (CPU). At decode's few rows it is
+    2-4x faster than `F.linear` (MKL repacks per call), at the cost of a second copy of the
+    weights in memory; rows stay batch-invariant (row counts that are multiples of 4).
+    """
+
+    def __init__(self, model: CodeGenForCausalLM, cache: SlotKVCache | None, exact: bool, pack: bool = False,
+                 rows_hint: int = 16):
         cfg = model.config
         t = model.transformer
-        self.cache, self.exact = cache, exact
+        self.cache, self.exact, self.pack, self.rows_hint = cache, exact, pack, rows_hint  # cache: set before calls
         self.E, self.nh, self.hs, self.mp = cfg.n_embd, cfg.n_head, cfg.head_dim, cfg.MP_NUM
         self.rd = cfg.rotary_dim or cfg.head_dim
         self.eps = cfg.layer_norm_epsilon
         self.scale = 1.0 / math.sqrt(self.hs)
         self.dtype = model.dtype
-        self.work_dtype = cache.dtype if exact else model.dtype  # of q, k, v and the attention
+        self.work_dtype = torch.float32 if exact else model.dtype  # of q, k, v, the attention and the cache
         self.wte = t.wte.weight
         self.rotary = t.rotary_table  # (n_positions, rd): [sin | cos], fp32
+        w = self._weight
         self.layers = [
-            (b.ln_1.weight, b.ln_1.bias, b.attn.qkv_proj.weight, b.attn.out_proj.weight,
-             b.mlp.fc_in.weight, b.mlp.fc_in.bias, b.mlp.fc_out.weight, b.mlp.fc_out.bias)
+            (b.ln_1.weight, b.ln_1.bias, w(b.attn.qkv_proj.weight), w(b.attn.out_proj.weight),
+             w(b.mlp.fc_in.weight), b.mlp.fc_in.bias, w(b.mlp.fc_out.weight), b.mlp.fc_out.bias)
             for b in t.h
         ]
         self.ln_f = (t.ln_f.weight, t.ln_f.bias)
-        self.lm_head = (model.lm_head.weight, model.lm_head.bias)
+        self.lm_head = (w(model.lm_head.weight), model.lm_head.bias)
         # Where each of the 3E packed qkv features takes its rotary factors from: groups of
         # [q | v | k], heads of head_dim, rotary on the first rd dims of q and k heads, in pairs.
         d = torch.arange(3 * self.E)
@@ -67,6 +80,32 @@ class DecodeStep:
         dev = self.wte.device
         self.factor_index = torch.where(rotary, 1 + dim // 2, 0).to(dev)  # into [1 | cos] and [0 | sin]
         self.sign = torch.where(rotary, torch.where(dim % 2 == 0, -1.0, 1.0), 0.0).to(dev, self.work_dtype)
+
+    def _weight(self, weight: torch.Tensor) -> torch.Tensor:
+        if not self.pack:
+            return weight
+        return torch.ops.mkldnn._reorder_linear_weight(weight, self.rows_hint)
+
+    def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pack:
+            return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return F.linear(x, weight, bias)
+
+    def matmuls(self, rows: int, key_length: int) -> None:
+        """Only this step's matrix multiplications, on random data (the bench's `matmul_ms`)."""
+        dev, E, nh, hs = self.wte.device, self.E, self.nh, self.hs
+        x = {n: torch.randn(rows, n, dtype=self.dtype, device=dev) for n in (E, 4 * E)}
+        q = torch.randn(rows * nh, 1, hs, dtype=self.work_dtype, device=dev)
+        keys = torch.randn(rows * nh, key_length, hs, dtype=self.work_dtype, device=dev)
+        probs = torch.softmax(torch.randn(rows * nh, 1, key_length, dtype=self.work_dtype, device=dev), dim=-1)
+        for _, _, w_qkv, w_out, w_in, b_in, w_fc, b_fc in self.layers:
+            self.linear(x[E], w_qkv)
+            torch.bmm(q, keys.transpose(1, 2))
+            torch.bmm(probs, keys)
+            self.linear(x[E], w_out)
+            self.linear(x[E], w_in, b_in)
+            self.linear(x[4 * E], w_fc, b_fc)
+        self.linear(x[E], *self.lm_head)
 
     def _rotary_factors(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3E) factors C, S with rotary(qkv) = qkv * C + swap_pairs(qkv) * S."""
@@ -95,7 +134,7 @@ class DecodeStep:
 
         for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), ln_w, ln_b, self.eps)
-            qkv = F.linear(h, w_qkv).to(work)  # (B, 3E), per group [q | v | k]
+            qkv = self.linear(h, w_qkv).to(work)  # (B, 3E), per group [q | v | k]
             swapped = qkv.view(B, 3 * E // 2, 2).flip(-1).view(B, 3 * E)
             qkv = torch.addcmul(qkv * cos, swapped, sin).view(B, mp, 3, nh // mp, hs)
             kc = cache.k[layer, lo:hi]  # (B, nh, S + 1, hs) views of the slots
@@ -110,8 +149,8 @@ class DecodeStep:
             else:
                 y = F.scaled_dot_product_attention(q.view(B, nh, 1, hs), keys.view(B, nh, Tk, hs),
                                                    values.view(B, nh, Tk, hs), attn_mask=bias)
-            attn = F.linear(y.reshape(B, E).to(self.dtype), w_out)
-            mlp = F.linear(F.gelu(F.linear(h, w_in, b_in), approximate="tanh"), w_fc, b_fc)
+            attn = self.linear(y.reshape(B, E).to(self.dtype), w_out)
+            mlp = self.linear(F.gelu(self.linear(h, w_in, b_in), approximate="tanh"), w_fc, b_fc)
             x = x + attn + mlp
         x = F.layer_norm(x, (E,), self.ln_f[0], self.ln_f[1], self.eps)
-        return F.linear(x, *self.lm_head).float()  # (B, V) fp32
+        return self.linear(x, *self.lm_head).float()  # (B, V) fp32

@@ -314,7 +314,8 @@ def test_a_reused_slot_never_sees_the_previous_requests_cache(tiny):
     assert logits == ref.token_ids  # and it is what a plain forward of the sequence predicts
 
 
-def test_decode_step_equals_the_model_forward_through_the_slot_cache(tiny):
+@pytest.mark.parametrize("pack", [False, True])
+def test_decode_step_equals_the_model_forward_through_the_slot_cache(tiny, pack):
     model, _ = tiny
     cfg = model.config
     lengths = [5, 9, 3, 70, 7, 1, 4, 6]
@@ -334,7 +335,7 @@ def test_decode_step_equals_the_model_forward_through_the_slot_cache(tiny):
 
     with torch.no_grad():
         ref = model(token[:, None], cache=RangeView(filled(), 0, 8, positions, owned)).logits[:, 0]
-        lean = DecodeStep(model, filled(), exact=True)(token, positions, owned, 0, 8, 128)
+        lean = DecodeStep(model, filled(), exact=True, pack=pack, rows_hint=8)(token, positions, owned, 0, 8, 128)
         torch.testing.assert_close(lean[owned], ref[owned], atol=1e-5, rtol=1e-5)
         for s in (0, 3):
             full = model(torch.cat([prompts[s], token[s:s + 1]])[None]).logits[0, -1]
