@@ -1,4 +1,5 @@
-"""The engine's decode step: one new token for every row of a contiguous slot range (DESIGN §2).
+"""The engine's forward passes: the decode step (one new token for every row of a contiguous
+slot range) and the prefill of one prompt (DESIGN §2).
 
 The same mathematics as `CodeGenForCausalLM.forward` with a `kv_cache.RangeView` (the tests
 check the logits agree), written lean because it runs once per generated token: weights are
@@ -116,6 +117,37 @@ class DecodeStep:
         sin = torch.cat([one, sincos[:, :half]], dim=1)[:, self.factor_index] * self.sign
         return cos, sin
 
+    def _qkv(self, h: torch.Tensor, w_qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """(R, 3E) rows -> rotated q/v/k as (R, mp, 3, nh/mp, hs) in the work dtype."""
+        R, E = h.shape[0], self.E
+        qkv = self.linear(h, w_qkv).to(self.work_dtype)  # (R, 3E), per group [q | v | k]
+        swapped = qkv.view(R, 3 * E // 2, 2).flip(-1).view(R, 3 * E)
+        return torch.addcmul(qkv * cos, swapped, sin).view(R, self.mp, 3, self.nh // self.mp, self.hs)
+
+    def prefill(self, ids: list[int], start: int, cache) -> torch.Tensor:
+        """Run `ids` at positions start.. through the model, keys/values into `cache` (a
+        `kv_cache.StagingCache` or `SlotView` holding `start` earlier tokens); (1, V) fp32 logits of
+        the last token. The same mathematics as the model's forward, with this step's kernels."""
+        T, E, nh, hs = len(ids), self.E, self.nh, self.hs
+        dev = self.wte.device
+        x = F.embedding(torch.tensor(ids, dtype=torch.long, device=dev), self.wte)  # (T, E)
+        cos, sin = self._rotary_factors(torch.arange(start, start + T, device=dev))
+        mask = None
+        if start:  # query i sits at start + i and sees keys j <= start + i
+            mask = torch.arange(start + T, device=dev)[None, :] <= torch.arange(start, start + T, device=dev)[:, None]
+        for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
+            h = F.layer_norm(x, (E,), ln_w, ln_b, self.eps)
+            qkv = self._qkv(h, w_qkv, cos, sin)
+            q, v, k = (qkv[:, :, i].reshape(T, nh, hs).transpose(0, 1)[None] for i in range(3))  # (1, nh, T, hs)
+            keys, values = cache.update(layer, k, v)  # (1, nh, start + T, hs)
+            y = F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype), attn_mask=mask,
+                                               is_causal=mask is None)
+            attn = self.linear(y[0].transpose(0, 1).reshape(T, E).to(self.dtype), w_out)
+            mlp = self.linear(F.gelu(self.linear(h, w_in, b_in), approximate="tanh"), w_fc, b_fc)
+            x = x + attn + mlp
+        x = F.layer_norm(x[-1:], (E,), self.ln_f[0], self.ln_f[1], self.eps)
+        return self.linear(x, *self.lm_head).float()  # (1, V)
+
     def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, owned: torch.Tensor,
                  lo: int, hi: int, key_length: int) -> torch.Tensor:
         B, E, nh, hs, mp, Tk = hi - lo, self.E, self.nh, self.hs, self.mp, key_length
@@ -134,9 +166,7 @@ class DecodeStep:
 
         for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), ln_w, ln_b, self.eps)
-            qkv = self.linear(h, w_qkv).to(work)  # (B, 3E), per group [q | v | k]
-            swapped = qkv.view(B, 3 * E // 2, 2).flip(-1).view(B, 3 * E)
-            qkv = torch.addcmul(qkv * cos, swapped, sin).view(B, mp, 3, nh // mp, hs)
+            qkv = self._qkv(h, w_qkv, cos, sin)  # (B, mp, 3, nh/mp, hs)
             kc = cache.k[layer, lo:hi]  # (B, nh, S + 1, hs) views of the slots
             vc = cache.v[layer, lo:hi]
             kc.view(B, mp, nh // mp, S1, hs)[rows, :, :, write] = qkv[:, :, 2]

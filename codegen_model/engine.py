@@ -368,10 +368,9 @@ class Engine:
         self._key_hi[slot], self._key_lo[slot] = row.key
         return row
 
-    def _prefill(self, ids: list[int], cache) -> torch.Tensor:
+    def _prefill(self, ids: list[int], cache, start: int = 0) -> torch.Tensor:
         t0 = time.perf_counter()
-        x = torch.tensor([ids], dtype=torch.long, device=self.device)
-        logits = self.model(x, cache=cache, logits_to_keep=1).logits[:, -1]  # (1, V) fp32
+        logits = self._step_fn.prefill(ids, start, cache)  # (1, V) fp32
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.stats.prefill_s += time.perf_counter() - t0
@@ -402,7 +401,7 @@ class Engine:
         if parked.saved is not None:
             k, v = parked.saved
             self.cache.load(slot, k[:, :, :keep].to(self.device), v[:, :, :keep].to(self.device))
-        logits = self._prefill(ids[keep:], self.cache.slot_view(slot, keep))
+        logits = self._prefill(ids[keep:], self.cache.slot_view(slot, keep), keep)
         self.stats.reused_tokens += keep
         self._first_tokens([self._new_row(work, index, slot)], logits)
 

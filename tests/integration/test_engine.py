@@ -342,6 +342,27 @@ def test_decode_step_equals_the_model_forward_through_the_slot_cache(tiny, pack)
             torch.testing.assert_close(lean[s], full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("pack", [False, True])
+def test_prefill_equals_the_model_forward(tiny, pack):
+    """The engine's own prefill: logits and cached keys/values, fresh and after a cached prefix."""
+    model, _ = tiny
+    cfg = model.config
+    ids = torch.randint(0, 257, (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    step = DecodeStep(model, None, exact=True, pack=pack, rows_hint=4)
+    with torch.no_grad():
+        ref_cache = StagingCache(cfg, 40, torch.float32, "cpu")
+        ref = model(torch.tensor([ids]), cache=ref_cache).logits[0]
+        staged = StagingCache(cfg, 40, torch.float32, "cpu")
+        torch.testing.assert_close(step.prefill(ids, 0, staged)[0], ref[-1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(staged.k, ref_cache.k, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(staged.v, ref_cache.v, atol=1e-5, rtol=1e-5)
+        slots = SlotKVCache(cfg, 4, 64, torch.float32, "cpu")
+        slots.load(2, staged.k[:, :, :25], staged.v[:, :, :25])
+        tail = step.prefill(ids[25:], 25, slots.slot_view(2, 25))[0]  # the rest after a 25-token prefix
+        torch.testing.assert_close(tail, ref[-1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(slots.k[:, 2, :, :40], ref_cache.k, atol=1e-5, rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------- limits, options, stats
 
 
