@@ -325,9 +325,9 @@ def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots
     newline, define = tok.encode("\n")[0], tok.encode("def")[0]
     rule = StopAt()
     saved = model.lm_head.bias.detach().clone()
-    with torch.no_grad():  # at T 0.8: P("\n") ~ 4.6 %, P("def") ~ 31 %, so a "\ndef" every ~70 tokens
+    with torch.no_grad():  # at T 0.8: P("\n") ~ 5 %, P("def") ~ 22 %: lengths spread over the budget
         model.lm_head.bias[newline] += 7.3 if biased else 0.0
-        model.lm_head.bias[define] += 7.8 if biased else 0.0
+        model.lm_head.bias[define] += 7.5 if biased else 0.0
         if hf is not None:
             hf.lm_head.bias.copy_(model.lm_head.bias)
     try:

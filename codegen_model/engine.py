@@ -30,6 +30,7 @@ UTF-8 sequence excluded), and the returned text is the full-length text cut ther
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import time
 from collections import Counter, deque
@@ -122,6 +123,17 @@ class _Parked:
         return 0 if self.saved is None else sum(t.numel() * t.element_size() for t in self.saved)
 
 
+def _weight_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.dim() == 2)
+
+
+def _ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -141,8 +153,8 @@ class Engine:
     "reduce-overhead" for CUDA graphs); `exact` selects the fp32,
     batch-invariant attention over an fp32 KV cache (default: on CPU; SDPA over a cache in the
     model's dtype otherwise); `pack_weights` keeps a oneDNN-prepacked copy of the linear weights
-    for decoding (default: on CPU in fp32/bf16; 2-4x faster decode matmuls, twice the weight
-    memory); `park_memory_mb` caps conversation caches moved to host memory.
+    (default: on CPU in fp32/bf16 when the copy takes under a quarter of the RAM; 2-4x faster
+    decode matmuls, twice the weight memory); `park_memory_mb` caps conversation caches moved to host memory.
     """
 
     def __init__(self, model: CodeGenForCausalLM, tokenizer, *, max_batch: int = 16, max_len: int | None = None,
@@ -165,7 +177,9 @@ class Engine:
         self.truncate_prompt, self.ignore_eos = truncate_prompt, ignore_eos
         self.exact = exact if exact is not None else self.device.type == "cpu"
         self.kv_dtype = torch.float32 if self.exact else self.dtype  # see decode.py
-        self.pack_weights = can_pack(model) and not compile if pack_weights is None else bool(pack_weights)
+        if pack_weights is None:  # a second copy of the weights: only when it is small next to the RAM
+            pack_weights = can_pack(model) and not compile and _weight_bytes(model) <= _ram_bytes() // 4
+        self.pack_weights = bool(pack_weights)
         if self.pack_weights and not can_pack(model):
             raise ValueError(f"pack_weights=True needs a CPU model in float32 or bfloat16 and oneDNN; this one is "
                              f"{self.dtype} on {self.device}: leave pack_weights unset")
@@ -213,17 +227,18 @@ class Engine:
         self._works.append(work)
 
     def completions(self) -> Iterator[Completion]:
-        with torch.inference_mode():
-            while self._works or self._has_rows():
+        while self._works or self._has_rows():
+            with torch.inference_mode():  # never held across a yield: the caller's code runs outside
                 self._admit()
-                yield from self._drain()
-                if self._has_rows():
+            yield from self._drain()
+            if self._has_rows():
+                with torch.inference_mode():
                     self._step()
-                    yield from self._drain()
-                elif self._works and not self._finished:
-                    waiting = sum(len(w.pending) for w in self._works)
-                    raise RuntimeError(f"engine stalled with {waiting} samples waiting and no slot to give "
-                                       "them (internal error; please report)")
+                yield from self._drain()
+            elif self._works and not self._finished:
+                waiting = sum(len(w.pending) for w in self._works)
+                raise RuntimeError(f"engine stalled with {waiting} samples waiting and no slot to give "
+                                   "them (internal error; please report)")
         self._update_memory_stats()
 
     def release(self, conversation: str) -> None:
