@@ -35,6 +35,7 @@ from .kv_cache import SlotKVCache
 from .model import CodeGenForCausalLM
 
 ROW_TILE = 4  # decoded slot ranges start and end at multiples of this
+PACK_ROWS_HINT = 16  # oneDNN's row-count hint for packing; fixed, so no engine option changes the layout
 
 
 def can_pack(model: CodeGenForCausalLM) -> bool:
@@ -52,7 +53,7 @@ class DecodeStep:
     """
 
     def __init__(self, model: CodeGenForCausalLM, cache: SlotKVCache | None, exact: bool, pack: bool = False,
-                 rows_hint: int = 16):
+                 rows_hint: int = PACK_ROWS_HINT):
         cfg = model.config
         t = model.transformer
         self.cache, self.exact, self.pack, self.rows_hint = cache, exact, pack, rows_hint  # cache: set before calls

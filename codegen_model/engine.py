@@ -187,7 +187,7 @@ class Engine:
         self.compile = compile
         self.model_info: dict | None = None  # set by registry.build_generator
         self.cache: SlotKVCache | None = None  # allocated at the first admission, sized to the need
-        self._step_fn = DecodeStep(model, None, self.exact, self.pack_weights, self.slots)  # packs now
+        self._step_fn = DecodeStep(model, None, self.exact, self.pack_weights)  # packs the weights now
         self._decode = self._step_fn
         if compile:  # True: default mode; a string: that mode (e.g. "reduce-overhead": CUDA graphs)
             mode = compile if isinstance(compile, str) else None
