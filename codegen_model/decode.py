@@ -94,16 +94,23 @@ class DecodeStep:
         return F.linear(x, weight, bias)
 
     def matmuls(self, rows: int, key_length: int) -> None:
-        """Only this step's matrix multiplications, on random data (the bench's `matmul_ms`)."""
-        dev, E, nh, hs = self.wte.device, self.E, self.nh, self.hs
-        x = {n: torch.randn(rows, n, dtype=self.dtype, device=dev) for n in (E, 4 * E)}
-        q = torch.randn(rows * nh, 1, hs, dtype=self.work_dtype, device=dev)
-        keys = torch.randn(rows * nh, key_length, hs, dtype=self.work_dtype, device=dev)
-        probs = torch.softmax(torch.randn(rows * nh, 1, key_length, dtype=self.work_dtype, device=dev), dim=-1)
-        for _, _, w_qkv, w_out, w_in, b_in, w_fc, b_fc in self.layers:
+        """Only this step's matrix multiplications (the bench's `matmul_ms`): the linear layers on
+        random rows, attention's two batched matmuls over the slot cache's own keys/values (read
+        from memory as in a real step) or, without a large enough cache, random ones per layer."""
+        dev, E, nh, hs, B, Tk = self.wte.device, self.E, self.nh, self.hs, rows, key_length
+        x = {n: torch.randn(B, n, dtype=self.dtype, device=dev) for n in (E, 4 * E)}
+        q = torch.randn(B * nh, 1, hs, dtype=self.work_dtype, device=dev)
+        probs = torch.softmax(torch.randn(B * nh, 1, Tk, dtype=self.work_dtype, device=dev), dim=-1)
+        cache = self.cache
+        own = cache is not None and cache.slots >= B and cache.capacity >= Tk
+        for layer, (_, _, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
+            if own:
+                keys, values = cache.k[layer, :B, :, :Tk], cache.v[layer, :B, :, :Tk]
+            else:
+                keys = values = torch.randn(B, nh, Tk, hs, dtype=self.work_dtype, device=dev)
             self.linear(x[E], w_qkv)
-            torch.bmm(q, keys.transpose(1, 2))
-            torch.bmm(probs, keys)
+            torch.bmm(q, keys.reshape(B * nh, Tk, hs).transpose(1, 2))
+            torch.bmm(probs, values.reshape(B * nh, Tk, hs))
             self.linear(x[E], w_out)
             self.linear(x[E], w_in, b_in)
             self.linear(x[4 * E], w_fc, b_fc)
