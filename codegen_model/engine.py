@@ -33,7 +33,7 @@ import logging
 import os
 import resource
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Sequence
 
@@ -113,6 +113,7 @@ class _Row:
 class _Parked:
     """A conversation sample's cache after its turn: `ids` are the tokens whose keys are cached."""
 
+    key: tuple[str, int]  # (conversation, sample index)
     ids: list[int]
     slot: int | None  # None when moved to host memory
     saved: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -197,7 +198,7 @@ class Engine:
         self._works: deque[_Work] = deque()
         self._owner: list[_Row | _Parked | None] = [None] * self.slots
         self._parked: dict[tuple[str, int], _Parked] = {}
-        self._pending_convs: Counter = Counter()  # conversation keys of samples waiting in the queue
+        self._pending_by_key: dict[tuple[str, int], deque[_Work]] = {}  # queued turns per conversation sample
         self._running_convs: dict[tuple[str, int], _Row] = {}
         self._tick = 0
         self._saved_bytes = 0
@@ -223,7 +224,8 @@ class Engine:
                             f"`lookahead`), got {stop!r}")
         work = _Work(request, ids, deque(range(request.sample_offset, request.sample_offset + request.n)))
         if request.conversation is not None:
-            self._pending_convs.update((request.conversation, i) for i in work.pending)
+            for i in work.pending:
+                self._pending_by_key.setdefault((request.conversation, i), deque()).append(work)
         self._works.append(work)
 
     def completions(self) -> Iterator[Completion]:
@@ -300,9 +302,14 @@ class Engine:
     def _free_slots(self) -> list[int]:
         return [s for s in range(self.max_batch) if self._owner[s] is None]
 
+    def _movable(self) -> list[_Parked]:
+        """Parked caches in slots whose conversation has no turn queued (they may go to host memory)."""
+        return [o for o in self._owner[: self.max_batch]
+                if isinstance(o, _Parked) and o.key not in self._pending_by_key]
+
     def _make_room(self) -> int | None:
         """Free a slot by moving the least recently parked idle conversation cache to host memory."""
-        idle = [p for key, p in self._parked.items() if p.slot is not None and key not in self._pending_convs]
+        idle = self._movable()
         if not idle:
             return None
         parked = min(idle, key=lambda p: p.tick)
@@ -315,9 +322,10 @@ class Engine:
         while self._saved_bytes > self.park_memory_bytes:
             oldest = min((k for k, p in self._parked.items() if p.saved is not None),
                          key=lambda k: self._parked[k].tick)
-            log.warning("engine: parked conversation caches exceed park_memory_mb=%.0f; dropping %r (its "
-                        "next turn is prefilled from scratch: equal to float rounding, not bit-identical)",
-                        self.park_memory_bytes / 2**20, oldest)
+            (log.warning if not self.stats.parked_dropped else log.debug)(
+                "engine: parked conversation caches exceed park_memory_mb=%g; dropping %r and the oldest "
+                "after it (their next turns are prefilled from scratch: equal to float rounding, not "
+                "bit-identical; stats.parked_dropped counts them)", self.park_memory_bytes / 2**20, oldest)
             self._drop_parked(oldest)
             self.stats.parked_dropped += 1
         return slot
@@ -333,31 +341,30 @@ class Engine:
         return free[0] if free else self._make_room()
 
     def _admit(self) -> None:
-        """Give waiting samples slots, in queue order; a conversation turn waits for its previous one."""
-        waiting: set[tuple[str, int]] = set()  # conversation keys with an earlier turn still queued
+        """Give waiting samples slots. First every parked conversation whose next turn is queued
+        continues in its own slot (no free slot needed); then, in queue order, samples take free
+        slots until none is left. Each pass costs what it admits, not what is queued."""
+        for slot, owner in enumerate(self._owner):
+            if isinstance(owner, _Parked) and owner.key in self._pending_by_key:
+                work = self._pending_by_key[owner.key][0]
+                self._take_pending(work, owner.key[1])
+                self._owner[slot] = work  # reserved for the row _continue makes
+                del self._parked[owner.key]
+                self._continue(work, owner.key[1], slot, owner)
         for work in list(self._works):
             conv = work.request.conversation
             fresh: list[tuple[int, int]] = []
-            if conv is None:  # plain samples: as many as there are slots
-                while work.pending and (slot := self._take_slot()) is not None:
-                    self._owner[slot] = work  # reserved (replaced by the row in _start_fresh)
-                    fresh.append((work.pending.popleft(), slot))
-            for index in list(work.pending) if conv is not None else ():
-                key = (conv, index)
-                if key in waiting or key in self._running_convs:
-                    waiting.add(key)
-                    continue
-                parked = self._parked.get(key)
+            for index in list(work.pending):
+                key = (conv, index) if conv is not None else None
+                if key is not None and (key in self._running_convs or self._pending_by_key[key][0] is not work):
+                    continue  # its previous turn is still running or still queued
+                parked = self._parked.get(key) if key is not None else None
                 slot = parked.slot if parked is not None and parked.slot is not None else self._take_slot()
                 if slot is None:
-                    waiting.add(key)
-                    continue
-                self._owner[slot] = work
-                work.pending.remove(index)
-                self._pending_convs[key] -= 1
-                if self._pending_convs[key] <= 0:
-                    del self._pending_convs[key]
-                if parked is not None:
+                    break
+                self._owner[slot] = work  # reserved for the row made below
+                self._take_pending(work, index)
+                if parked is not None:  # parked since the first pass, or in host memory: continue it
                     del self._parked[key]
                     self._saved_bytes -= parked.nbytes
                     self._continue(work, index, slot, parked)
@@ -366,8 +373,22 @@ class Engine:
             if fresh:
                 self._start_fresh(work, fresh)
             if not work.pending:
-                self._works.remove(work)
                 work.staged = work.logits = None
+            if not self._free_slots() and not self._movable():
+                break  # no slot left for anyone behind
+        while self._works and not self._works[0].pending:
+            self._works.popleft()
+
+    def _take_pending(self, work: _Work, index: int) -> None:
+        work.pending.remove(index)
+        conv = work.request.conversation
+        if conv is not None:
+            queue = self._pending_by_key[(conv, index)]
+            queue.popleft()
+            if not queue:
+                del self._pending_by_key[(conv, index)]
+        if not work.pending and work in self._works:
+            self._works.remove(work)
 
     def _new_row(self, work: _Work, index: int, slot: int) -> _Row:
         r = work.request
@@ -517,7 +538,7 @@ class Engine:
             del self._running_convs[key]
             if row.park:  # the cache holds the prompt and every drawn token but the last
                 self._tick += 1
-                self._parked[key] = parked = _Parked(row.work.ids + row.tokens[:-1], slot, tick=self._tick)
+                self._parked[key] = parked = _Parked(key, row.work.ids + row.tokens[:-1], slot, tick=self._tick)
                 self._owner[slot] = parked
                 return
         self._owner[slot] = None

@@ -168,6 +168,49 @@ def test_same_samples_for_batch_sizes_1_7_16_shuffled_order_and_split_halves(tin
     assert_same_logits(spy.take(), base_logits)
 
 
+def test_many_queued_conversations_streamed_or_turn_by_turn_give_the_same_samples(tiny, monkeypatch):
+    """MTPB's pattern: every conversation's first turn queued at once (n samples each), later turns
+    submitted as turns complete, or only after each whole round (parked caches then wait in host
+    memory, or are dropped over a tiny budget); slots and queues end empty."""
+    model, tok = tiny
+    params = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=10, seed=1)
+    spy = LogitsSpy(monkeypatch)
+
+    def run(max_batch, streaming=True, park_memory_mb=4096.0):
+        engine = Engine(model, tok, max_batch=max_batch, park_memory_mb=park_memory_mb)
+        for c in range(12):
+            engine.submit(Request(key=f"c{c}/t0", prompt=f"# task {c}\n", params=params, n=2, conversation=f"c{c}"))
+        out, later, left = {}, [], {f"c{c}": 2 for c in range(12)}
+        for _ in range(3):
+            for comp in engine.completions():
+                conv, turn = comp.request.conversation, int(comp.key.split("/t")[1])
+                out[(comp.key, comp.sample_index)] = comp.token_ids
+                if turn < 2:
+                    nxt = Request(key=f"{conv}/t{turn + 1}", prompt=comp.request.prompt + comp.text + "\n# next\n",
+                                  params=params, sample_offset=comp.sample_index, conversation=conv)
+                    engine.submit(nxt) if streaming else later.append(nxt)
+                else:
+                    left[conv] -= 1
+                    if not left[conv]:
+                        engine.release(conv)
+            for r in later:
+                engine.submit(r)
+            later = []
+        assert all(o is None for o in engine._owner) and not engine._parked and not engine._works
+        return out, engine.stats, spy.take()
+
+    base, _, logits = run(16)
+    assert len(base) == 12 * 2 * 3
+    small, _, small_logits = run(4)
+    assert small == base
+    assert_same_logits(small_logits, logits)
+    turn_sync, stats, sync_logits = run(4, streaming=False)
+    assert turn_sync == base and stats.parked_moved > 0 and stats.parked_dropped == 0
+    assert_same_logits(sync_logits, logits)
+    dropped, stats, _ = run(4, streaming=False, park_memory_mb=0.01)
+    assert stats.parked_dropped > 0 and len(dropped) == len(base)
+
+
 def test_engine_is_a_generator_that_streams_requests_submitted_while_iterating(tiny):
     engine = Engine(*tiny, max_batch=2)
     assert isinstance(engine, Generator)
