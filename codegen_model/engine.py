@@ -1,11 +1,12 @@
 """The sampling engine: a `Generator` over our CodeGen with a slot KV cache (DESIGN §2, issue #3).
 
 Requests go into a FIFO queue; `completions()` runs the scheduler until nothing is pending:
-1. admit: each waiting sample takes a free slot (lowest index first). A request's prompt is
-   prefilled once (`StagingCache`) and its keys/values copied into each of its samples' slots
-   (prefix sharing); the first token is drawn from the prefill's logits. A conversation's next turn
-   goes back into the slot its previous turn left *parked*: the full history is re-tokenised, the
-   longest common token prefix with the parked tokens is kept, only the rest is prefilled.
+1. admit: a conversation's queued next turn goes back into the slot its previous turn left
+   *parked* (no free slot needed): the full history is re-tokenised, the longest common token
+   prefix with the parked tokens is kept, only the rest is prefilled. Then, in queue order, waiting
+   samples take free slots (lowest index first). A request's prompt is prefilled once
+   (`StagingCache`) and its keys/values copied into each of its samples' slots (prefix sharing);
+   the first token is drawn from the prefill's logits.
 2. decode: one token for every row of the smallest slot range [lo, hi) holding the running rows,
    aligned to `ROW_TILE` (`decode.DecodeStep`); rows of free or parked slots in the range are
    computed and discarded (their keys go to a scratch column).
