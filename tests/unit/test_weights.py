@@ -14,6 +14,7 @@ import shutil
 import pytest
 import torch
 
+from codegen_model import hub
 from codegen_model.config import CodeGenConfig, ConfigError
 from codegen_model.hub import CheckpointError, download_patterns, resolve_checkpoint
 from codegen_model.model import CodeGenForCausalLM, sinusoidal_table
@@ -375,6 +376,22 @@ def test_repo_neither_cached_nor_reachable_offline(hub_cache):
         assert part in msg
 
 
+def test_the_hub_host_unreachable_fails_fast_to_the_cache(hub_cache, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")
+
+    def must_not_be_called(*a, **kw):
+        raise AssertionError("the Hub API was called although its host is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", must_not_be_called)
+    with pytest.raises(CheckpointError, match=r"nor in the Hugging Face cache .*the Hub cannot be reached"):
+        load_model("Salesforce/codegen-6B-mono")
+
+
 def test_repo_unreachable_online(hub_cache, monkeypatch):
     import huggingface_hub
     from huggingface_hub import constants
@@ -386,6 +403,7 @@ def test_repo_unreachable_online(hub_cache, monkeypatch):
         raise ConnectionError("Name or service not known")
 
     monkeypatch.setattr(huggingface_hub, "list_repo_files", no_network)
+    monkeypatch.setattr(hub, "_endpoint_reachable", lambda endpoint: True)  # DNS answers, the Hub does not
     with pytest.raises(CheckpointError, match=r"nor in the Hugging Face cache .*the Hub cannot be reached.*HF_HOME"):
         load_model("Salesforce/codegen-6B-mono")
 
@@ -404,5 +422,6 @@ def test_repo_not_on_the_hub(hub_cache, monkeypatch):
         raise e
 
     monkeypatch.setattr(huggingface_hub, "list_repo_files", not_found)
+    monkeypatch.setattr(hub, "_endpoint_reachable", lambda endpoint: True)  # a Hub that answers 404
     with pytest.raises(CheckpointError, match=r"Salesfroce/codegen-350M-mono is not a local folder, and the Hub has no"):
         load_model("Salesfroce/codegen-350M-mono")
