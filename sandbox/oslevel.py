@@ -67,7 +67,7 @@ def become_subreaper() -> None:
 # --- a private view of the filesystem (mount namespace) -------------------------------------------
 
 CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -117,8 +117,24 @@ def private_mounts(needed: list[str], shared: list[str], tmpfs_size: str = "512m
                 os.close(fd)
             covered.append(parent)
     for path in shared:
+        # Needed directories inside a shared one (a checkout or venv under /tmp) stay reachable:
+        # bound back, read-only, into the private tmpfs at the same path.
+        inside = sorted({p for p in needed if _is_within(p, path) and os.path.realpath(p) != os.path.realpath(path)
+                         and os.path.isdir(p)})
+        inside = [p for p in inside if not any(q != p and _is_within(p, q) for q in inside)]
+        handles = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in inside}
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmpfs_size}")
+        for target, fd in handles.items():
+            os.makedirs(target, 0o755, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+            os.close(fd)
     return covered
+
+
+def _is_within(path: str, parent: str) -> bool:
+    path, parent = os.path.realpath(path), os.path.realpath(parent)
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
 # --- seccomp: the network fallback when no network namespace can be made --------------------

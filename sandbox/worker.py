@@ -403,6 +403,7 @@ class Worker:
 def _interpreter_paths() -> list[str]:
     paths = {os.path.dirname(os.path.realpath(sys.executable)), sys.prefix, sys.base_prefix, sys.exec_prefix}
     paths.update(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
+    paths.add(os.path.dirname(os.path.realpath(confine.RUNNER_PATH)))  # this package, wherever it is checked out
     return sorted(paths)
 
 
