@@ -20,7 +20,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from codegen_model import distributed
-from results.shard import resolve_shard, run_sharded
+from results.shard import resolve_shard, run_app
 from sandbox import SandboxUnavailable
 
 from .config import from_dictconfig
@@ -47,24 +47,15 @@ def main(cfg: DictConfig) -> float | None:
 
 def _main(cfg: DictConfig) -> float | None:
     data = OmegaConf.to_container(cfg, resolve=True)
-    shard_cfg = data.pop("shard", None) or {}
     run_cfg = from_dictconfig(data)
-    shard, torchrun = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
-    if run_cfg.mode == "perplexity" and shard is not None:
-        if shard.rank != 0:  # perplexity is one cheap forward pass per problem: rank 0 does it all
+    shard_cfg = data.get("shard") or {}
+    if run_cfg.mode == "perplexity":  # one cheap forward pass per problem: rank 0 does it all, unsharded
+        shard, _ = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
+        if shard is not None and shard.rank != 0:
             return None
-        shard, torchrun = None, False
-    if torchrun:
-        distributed.init()
-    summaries = []
-    try:
-        m = run_sharded(
-            run_cfg.run_dir, shard,
-            run_share=lambda: summaries.append(run(run_cfg, shard=shard.as_tuple() if shard else None)),
-            finish=lambda: summaries[-1].metrics if shard is None else finish_run(run_cfg),
-            barrier=distributed.barrier if torchrun else None)
-    finally:
-        distributed.shutdown()
+        shard_cfg = {"rank": 0, "world": 1}
+    m, shard = run_app(run_cfg.run_dir, shard_cfg, lambda shard: run(run_cfg, shard=shard),
+                       finish=lambda: finish_run(run_cfg), dist=distributed)
     if m is None:  # a shard whose peers are still running
         print(json.dumps({"run_dir": str(run_cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
         return None

@@ -19,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,33 @@ def run_sharded(run_dir: str | os.PathLike, shard: Shard | None, run_share: Call
         metrics = finish()
         clear_markers(run_dir)
     return metrics
+
+
+class _Distributed(Protocol):
+    def init(self) -> bool: ...
+    def barrier(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+def run_app(run_dir: str | os.PathLike, shard_cfg: Mapping | None, run: Callable[[tuple[int, int] | None], Any],
+            finish: Callable[[], dict], dist: _Distributed | None = None) -> tuple[dict | None, Shard | None]:
+    """An app's whole run: find this process's shard (config, torchrun or SLURM), join torchrun's
+    group through `dist` (codegen_model.distributed), run the share, merge when the last share is
+    done. `run(shard)` returns a summary whose `.metrics` an unsharded run already computed.
+    Returns (metrics or None when another rank merges, shard)."""
+    shard_cfg = shard_cfg or {}
+    shard, torchrun = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
+    use_group = torchrun and dist is not None
+    if use_group:
+        dist.init()
+    summaries: list = []
+    try:
+        metrics = run_sharded(
+            run_dir, shard,
+            run_share=lambda: summaries.append(run(shard.as_tuple() if shard else None)),
+            finish=lambda: summaries[-1].metrics if shard is None else finish(),
+            barrier=dist.barrier if use_group else None)
+    finally:
+        if use_group:
+            dist.shutdown()
+    return metrics, shard
