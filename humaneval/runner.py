@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from codegen_model.generator import Completion, Generator, Request
 from results.metrics import summarize
-from results.progress import Progress
+from results.progress import make_progress
 from results.records import ExecutionRecord, SampleRecord, make_key
-from results.shard import owned_range
+from results.shard import contiguous_runs, owned_range
 from results.store import RunStore
 from sandbox import ExecResult, Limits
 
@@ -86,17 +85,6 @@ def _model_info(model: ModelConfig, generator: Generator) -> ModelInfo:
     return ModelInfo(name=model.name, revision=model.revision, device=model.device, dtype=model.dtype)
 
 
-def contiguous_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
-    """[(start, count)] covering the sorted `indices` with maximal contiguous ranges."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(indices):
-        if runs and runs[-1][0] + runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((i, 1))
-    return runs
-
-
 def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: ModelInfo | None = None,
         problem_set: ProblemSet | None = None, shard: tuple[int, int] | None = None) -> RunSummary:
     """Run (or resume) the HumanEval evaluation `cfg` describes; see the module docstring."""
@@ -126,7 +114,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
              cfg.model.name, len(indices_of), cfg.sampling.n, f" (shard {shard[0]}/{shard[1]})" if shard else "",
              "resuming" if resumed else "new run", len(stored), len(executed))
 
-    progress = _progress(cfg, total=len(wanted), initial=len(stored))
+    progress = make_progress(cfg.progress, total=len(wanted), initial=len(stored), log_every_s=cfg.log_every_s,
+                             desc=f"humaneval {cfg.model.name} t{cfg.sampling.temperature}")
     counts = {"generated": 0, "executed": 0, "tokens": 0}
     counts_lock = threading.Lock()
     generate_s = 0.0
@@ -242,18 +231,3 @@ def _limits_dict(limits: Limits) -> dict:
     if dataclasses.is_dataclass(limits):
         return dataclasses.asdict(limits)
     return dict(vars(limits))
-
-
-class _NoProgress:
-    def update(self, **_) -> None: ...
-    def __enter__(self): return self
-    def __exit__(self, *exc) -> None: ...
-
-
-def _progress(cfg: RunConfig, total: int, initial: int):
-    if cfg.progress == "off":
-        return _NoProgress()
-    bar = {"auto": sys.stderr.isatty(), "bar": True, "log": False}[cfg.progress]
-    desc = f"humaneval {cfg.model.name} t{cfg.sampling.temperature}"
-    return Progress(total=total, desc=desc, bar=bar, initial=initial,
-                    interval_s=0.2 if bar else cfg.log_every_s)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from codegen_model.generator import Completion, Generator, Request, SamplingParams
+from results.shard import contiguous_runs
 
 from .prompts import PREFIX, STOP_RULE, TURN_SEPARATOR, truncate, turn_comment
 
@@ -61,17 +62,6 @@ class Transcript:
     @property
     def program(self) -> str:
         return self.history
-
-
-def contiguous_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
-    """[(start, count)] covering the sorted `indices` with maximal contiguous ranges."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(indices):
-        if runs and runs[-1][0] + runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((i, 1))
-    return runs
 
 
 @dataclass(frozen=True)

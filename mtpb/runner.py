@@ -21,14 +21,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator
-from results.progress import Progress
+from results.progress import make_progress
 from results.provenance import git_commit, library_versions
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
 from results.shard import owned_range
@@ -183,7 +182,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
              cfg.model.name, cfg.mode, len(problems), len(items), n, "resuming" if resumed else "new run",
              len(stored), len(executed))
 
-    progress = _progress(cfg, total=len(wanted), initial=len(stored))
+    progress = make_progress(cfg.progress, total=len(wanted), initial=len(stored), log_every_s=cfg.log_every_s,
+                             desc=f"mtpb {cfg.model.name} {cfg.mode} t{cfg.sampling.temperature}")
     counts = {"generated": 0, "executed": 0, "tokens": 0}
 
     def job(item: WorkItem, program: str) -> ScoringJob:
@@ -307,17 +307,3 @@ def compact_value(value: dict | None, max_json_chars: int = 2000, max_repr_chars
     if out["json"] is not None and len(json.dumps(out["json"])) > max_json_chars:
         out["json"] = None
     return out
-
-
-class _NoProgress:
-    def update(self, **_) -> None: ...
-    def __enter__(self): return self
-    def __exit__(self, *exc) -> None: ...
-
-
-def _progress(cfg: RunConfig, total: int, initial: int):
-    if cfg.progress == "off":
-        return _NoProgress()
-    bar = {"auto": sys.stderr.isatty(), "bar": True, "log": False}[cfg.progress]
-    desc = f"mtpb {cfg.model.name} {cfg.mode} t{cfg.sampling.temperature}"
-    return Progress(total=total, desc=desc, bar=bar, initial=initial, interval_s=0.2 if bar else cfg.log_every_s)

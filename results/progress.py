@@ -112,3 +112,27 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class NoProgress:
+    """`progress=off`: the same interface, reporting nothing."""
+
+    def update(self, samples: int = 0, tokens: int = 0, executions: int = 0) -> None: ...
+
+    def __enter__(self) -> "NoProgress":
+        return self
+
+    def __exit__(self, *exc) -> None: ...
+
+
+PROGRESS_MODES = ("auto", "bar", "log", "off")
+
+
+def make_progress(mode: str, total: int, desc: str, initial: int = 0, log_every_s: float = 30.0):
+    """The apps' `progress=` setting: auto (a bar on a terminal, log lines otherwise), bar, log, off."""
+    if mode not in PROGRESS_MODES:
+        raise ValueError(f"progress={mode!r} is not one of {', '.join(PROGRESS_MODES)}")
+    if mode == "off":
+        return NoProgress()
+    bar = {"auto": sys.stderr.isatty(), "bar": True, "log": False}[mode]
+    return Progress(total=total, desc=desc, bar=bar, initial=initial, interval_s=0.2 if bar else log_every_s)

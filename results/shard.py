@@ -19,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ def owned_range(total: int, shard: tuple[int, int] | Shard | None) -> range:
         return range(total)
     s = shard if isinstance(shard, Shard) else Shard(*shard)
     return s.owned(total)
+
+
+def contiguous_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """[(start, count)] covering the sorted `indices` with maximal contiguous ranges: the requests
+    (sample_offset, n) that generate exactly these sample indices."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indices):
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs
 
 
 def resolve_shard(rank: int | None, world: int | None,
