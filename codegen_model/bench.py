@@ -16,7 +16,7 @@ Workloads (codegen-350M's configuration with seeded random weights unless --mode
 
 Fields: `ours_tok_s`, `ref_tok_s`, `ratio` (ours / ref), prefill ms (total) and decode ms per step
 for both, `matmul_ms` (the decode step's own matrix multiplications, timed alone at the step's
-mean row count and key length: the linear layers and attention's two batched matmuls),
+mean row count and mean keys read per row: the linear layers and attention's two batched matmuls),
 `overhead` (our decode step / matmul_ms; target <= 1.3), `floor_tok_s` (decode
 tokens/s if a step cost only max(weights / memory bandwidth, FLOPs / peak GEMM rate), both measured
 here) and `ratio_to_floor`, KV cache and peak memory.
@@ -214,12 +214,14 @@ def ours_fields(engine: Engine, wall: float, tokens: int) -> dict:
     st = engine.stats
     steps = max(st.decode_steps, 1)
     rows = max(4, round(st.row_steps / steps / 4) * 4)
-    return {"matmul_ms": matmul_ms(engine, rows, max(1, round(st.attended_keys / steps))),
+    keys_per_row = st.attended_key_rows / max(st.row_steps, 1)  # attention reads only the rows that need it
+    return {"matmul_ms": matmul_ms(engine, rows, max(1, round(keys_per_row))),
             "pack_weights": engine.pack_weights, "ours_tok_s": tokens / wall, "ours_s": wall, "ours_prefill_ms": 1000 * st.prefill_s,
             "ours_decode_ms_per_step": st.decode_ms_per_step, "ours_sample_ms_per_step":
             1000 * st.sample_s / max(st.decode_steps, 1), "rows_per_step": st.row_steps / max(st.decode_steps, 1),
             "active_rows_per_step": st.active_row_steps / max(st.decode_steps, 1),
-            "keys_per_step": st.attended_keys / max(st.decode_steps, 1), "kv_dtype": str(engine.kv_dtype)[6:],
+            "keys_per_step": st.attended_keys / max(st.decode_steps, 1), "keys_per_row": keys_per_row,
+            "kv_dtype": str(engine.kv_dtype)[6:],
             "kv_cache_mb": st.kv_cache_bytes / 2**20, "new_tokens": st.new_tokens}
 
 

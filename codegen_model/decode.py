@@ -35,6 +35,7 @@ from .kv_cache import SlotKVCache
 from .model import CodeGenForCausalLM
 
 ROW_TILE = 4  # decoded slot ranges start and end at multiples of this
+GROUP_COST = 64  # a separate attention call costs about as much as reading this many more keys for one row
 PACK_ROWS_HINT = 16  # oneDNN's row-count hint for packing; fixed, so no engine option changes the layout
 
 
@@ -42,6 +43,33 @@ def can_pack(model: CodeGenForCausalLM) -> bool:
     """oneDNN can hold this model's linear weights prepacked (CPU, fp32 or bf16)."""
     return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.bfloat16)
             and torch.backends.mkldnn.is_available())
+
+
+def attention_groups(keys: list[int], cost: int = GROUP_COST) -> list[tuple[int, int, int]]:
+    """Split a decode step's rows into attention calls: `keys[i]` is the key length row i needs
+    (a multiple of BLOCK), 0 for an idle row. Returns (start, end, key length) runs of consecutive
+    rows that cover every row needing keys, minimising rows x key length read plus `cost` per call.
+    Idle rows outside every run get no attention; rows inside a run read the run's key length."""
+    n = len(keys)
+    best = [0.0] + [float("inf")] * n  # best[i]: cost of covering rows [0, i)
+    choice: list[tuple[int, int] | None] = [None] * (n + 1)  # (start of the last run, or -1 for an idle row skipped)
+    for end in range(1, n + 1):
+        if keys[end - 1] == 0 and best[end - 1] < best[end]:
+            best[end], choice[end] = best[end - 1], (-1, 0)
+        longest = 0
+        for start in range(end - 1, -1, -1):
+            longest = max(longest, keys[start])
+            if longest and best[start] + cost + (end - start) * longest < best[end]:
+                best[end], choice[end] = best[start] + cost + (end - start) * longest, (start, longest)
+    runs, end = [], n
+    while end > 0:
+        start, length = choice[end]
+        if start == -1:
+            end -= 1
+            continue
+        runs.append((start, end, length))
+        end = start
+    return runs[::-1]
 
 
 class DecodeStep:
@@ -157,7 +185,10 @@ class DecodeStep:
         return self.linear(x, *self.lm_head).float()  # (1, V)
 
     def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, owned: torch.Tensor,
-                 lo: int, hi: int, key_length: int) -> torch.Tensor:
+                 lo: int, hi: int, key_length: int, groups: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
+        """`groups`: the exact path's attention calls, (start, end, key length) runs of rows from
+        `attention_groups` (default: every row over `key_length`); rows outside every run get no
+        attention (idle rows, whose logits are discarded)."""
         B, E, nh, hs, mp, Tk = hi - lo, self.E, self.nh, self.hs, self.mp, key_length
         cache, work, dev = self.cache, self.work_dtype, tokens.device
         S1 = cache.capacity + 1
@@ -165,11 +196,17 @@ class DecodeStep:
         cos, sin = self._rotary_factors(positions)
         write = torch.where(owned, positions, cache.scratch)  # rows not owned write the scratch column
         rows = torch.arange(B, device=dev)
-        hidden = torch.arange(Tk, device=dev)[None, :] > positions[:, None]  # (B, Tk) future keys
-        if self.exact:  # additive fp32 bias, (B*nh, 1, Tk) for baddbmm
-            bias = torch.zeros(B, 1, 1, Tk, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
-            bias = bias.expand(B, nh, 1, Tk).reshape(B * nh, 1, Tk)
+        if self.exact:  # per run: an additive fp32 bias (rows * nh, 1, T) for baddbmm, hiding future keys
+            groups = [(0, B, Tk)] if groups is None else groups
+            biases = []
+            for a, b, T in groups:
+                hidden = torch.arange(T, device=dev)[None, :] > positions[a:b, None]
+                bias = torch.zeros(b - a, 1, 1, T, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
+                biases.append(bias.expand(b - a, nh, 1, T).reshape((b - a) * nh, 1, T))
+            covered = sum(b - a for a, b, _ in groups)
+            y = (torch.empty if covered == B else torch.zeros)(B * nh, 1, hs, dtype=work, device=dev)
         else:  # (B, 1, 1, Tk) for SDPA
+            hidden = torch.arange(Tk, device=dev)[None, :] > positions[:, None]
             bias = torch.zeros(B, 1, 1, Tk, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
 
         for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
@@ -180,13 +217,14 @@ class DecodeStep:
             kc.view(B, mp, nh // mp, S1, hs)[rows, :, :, write] = qkv[:, :, 2]
             vc.view(B, mp, nh // mp, S1, hs)[rows, :, :, write] = qkv[:, :, 1]
             q = qkv[:, :, 0].reshape(B * nh, 1, hs)  # heads group-major, as in the model
-            keys, values = kc[:, :, :Tk].reshape(B * nh, Tk, hs), vc[:, :, :Tk].reshape(B * nh, Tk, hs)
             if self.exact:
-                scores = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=self.scale)  # (B*nh, 1, Tk)
-                y = torch.bmm(torch.softmax(scores, dim=-1), values)  # (B*nh, 1, hs)
+                for (a, b, T), bias in zip(groups, biases):
+                    keys = kc[a:b, :, :T].reshape((b - a) * nh, T, hs)
+                    values = vc[a:b, :, :T].reshape((b - a) * nh, T, hs)
+                    scores = torch.baddbmm(bias, q[a * nh : b * nh], keys.transpose(1, 2), alpha=self.scale)
+                    torch.bmm(torch.softmax(scores, dim=-1), values, out=y[a * nh : b * nh])
             else:
-                y = F.scaled_dot_product_attention(q.view(B, nh, 1, hs), keys.view(B, nh, Tk, hs),
-                                                   values.view(B, nh, Tk, hs), attn_mask=bias)
+                y = F.scaled_dot_product_attention(q.view(B, nh, 1, hs), kc[:, :, :Tk], vc[:, :, :Tk], attn_mask=bias)
             attn = self.linear(y.reshape(B, E).to(self.dtype), w_out)
             mlp = self.linear(F.gelu(self.linear(h, w_in, b_in), approximate="tanh"), w_fc, b_fc)
             x = x + attn + mlp

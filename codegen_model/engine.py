@@ -40,7 +40,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .decode import ROW_TILE, DecodeStep, can_pack
+from .decode import ROW_TILE, DecodeStep, attention_groups, can_pack
 from .generator import Completion, Request
 from .kv_cache import BLOCK, SlotKVCache, StagingCache, round_up
 from .model import CodeGenForCausalLM
@@ -62,7 +62,8 @@ class EngineStats:
     decode_steps: int = 0
     row_steps: int = 0  # rows computed, summed over decode steps (idle rows of the range included)
     active_row_steps: int = 0  # of which rows that were generating
-    attended_keys: int = 0  # key length attended over, summed over decode steps
+    attended_keys: int = 0  # longest key length attended over, summed over decode steps
+    attended_key_rows: int = 0  # keys read x rows reading them, summed over decode steps
     new_tokens: int = 0  # tokens drawn (eos and tokens past a stop cut included)
     completions: int = 0
     parked_moved: int = 0  # parked conversation caches moved to host memory to free a slot
@@ -460,9 +461,15 @@ class Engine:
         lo = min(r.slot for r in rows) // ROW_TILE * ROW_TILE
         hi = round_up(max(r.slot for r in rows) + 1, ROW_TILE)
         key_length = min(round_up(max(r.pos for r in rows) + 1, BLOCK), self.cache.capacity)
+        groups = None
+        if self.exact and not self.compile:  # attention only for generating rows, in runs of similar length
+            keys = [0] * (hi - lo)
+            for r in rows:
+                keys[r.slot - lo] = min(round_up(r.pos + 1, BLOCK), self.cache.capacity)
+            groups = attention_groups(keys)
         t0 = time.perf_counter()
         tokens, positions, owned = self._tok[lo:hi], self._pos[lo:hi], self._active[lo:hi]
-        logits = self._decode(tokens, positions, owned, lo, hi, key_length)
+        logits = self._decode(tokens, positions, owned, lo, hi, key_length, groups)
         t1 = time.perf_counter()
         sampled = sample_tokens(logits, self.vocab_size, self._row_params(rows, lo, hi))
         owned_long = owned.long()
@@ -478,6 +485,7 @@ class Engine:
         st.row_steps += hi - lo
         st.active_row_steps += len(rows)
         st.attended_keys += key_length
+        st.attended_key_rows += sum((b - a) * T for a, b, T in groups) if groups else (hi - lo) * key_length
         for row in rows:
             row.pos += 1
             self._accept(row, host[row.slot - lo])

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from codegen_model import engine as engine_module
-from codegen_model.decode import DecodeStep
+from codegen_model.decode import DecodeStep, attention_groups
 from codegen_model.engine import Engine
 from codegen_model.generator import Generator, Request, SamplingParams
 from codegen_model.kv_cache import RangeView, SlotKVCache, StagingCache
@@ -376,13 +376,37 @@ def test_decode_step_equals_the_model_forward_through_the_slot_cache(tiny, pack)
             cache.load(s, staged.k, staged.v)
         return cache
 
+    keys = [(-(-(n + 1) // 64) * 64) if own else 0 for n, own in zip(lengths, owned.tolist())]
+    groups = attention_groups(keys)
+    assert groups == [(0, 3, 64), (3, 4, 128), (4, 6, 64), (7, 8, 64)]  # the idle row 6 is skipped
+
     with torch.no_grad():
         ref = model(token[:, None], cache=RangeView(filled(), 0, 8, positions, owned)).logits[:, 0]
-        lean = DecodeStep(model, filled(), exact=True, pack=pack, rows_hint=8)(token, positions, owned, 0, 8, 128)
+        step = DecodeStep(model, filled(), exact=True, pack=pack, rows_hint=8)
+        lean = step(token, positions, owned, 0, 8, 128)
         torch.testing.assert_close(lean[owned], ref[owned], atol=1e-5, rtol=1e-5)
         for s in (0, 3):
             full = model(torch.cat([prompts[s], token[s:s + 1]])[None]).logits[0, -1]
             torch.testing.assert_close(lean[s], full, atol=1e-5, rtol=1e-5)
+        # attention in runs of rows over each run's own key length: the same logits, bit for bit
+        step.cache = filled()
+        grouped = step(token, positions, owned, 0, 8, 128, groups)
+        assert torch.equal(grouped[owned], lean[owned])
+
+
+def test_attention_groups_cover_every_row_that_needs_keys_at_the_least_cost():
+    assert attention_groups([256] * 8) == [(0, 8, 256)]
+    assert attention_groups([320] * 5 + [0] * 3) == [(0, 5, 320)]  # idle rows read nothing
+    assert attention_groups([0] * 4) == []
+    assert attention_groups([64, 64, 0, 64], cost=100) == [(0, 4, 64)]  # one call is cheaper than skipping row 2
+    assert attention_groups([64, 1024, 64, 64]) == [(0, 1, 64), (1, 2, 1024), (2, 4, 64)]
+    assert attention_groups([64, 128], cost=10_000) == [(0, 2, 128)]  # calls dearer than keys: one run
+    for keys in ([128, 192, 192, 256, 320, 320, 384, 448], [0, 64, 0, 0, 640, 640, 0, 64], [512, 0, 64, 0]):
+        runs = attention_groups(keys)
+        covered = {i for a, b, _ in runs for i in range(a, b)}
+        assert all(k == 0 or i in covered for i, k in enumerate(keys))
+        assert all(T >= max(keys[a:b]) for a, b, T in runs)
+        assert all(b1 <= a2 for (_, b1, _), (a2, _, _) in zip(runs, runs[1:]))  # disjoint, in order
 
 
 @pytest.mark.parametrize("pack", [False, True])

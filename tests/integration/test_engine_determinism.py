@@ -27,7 +27,9 @@ WIDE = dict(vocab_size=51200, n_positions=2048, n_ctx=2048, n_embd=1024, n_layer
 PROMPTS = ["def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
            "import numpy as np\n\n# load the data and compute the mean of each column\n",
            "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n",
-           "# " + "sort a list of numbers and print the largest one " * 4]
+           "# " + "sort a list of numbers and print the largest one " * 14]  # > 128 tokens: its rows
+# attend over more keys than the others', so the decode step splits its attention into runs
+# (decode.attention_groups) that differ with the batch size
 
 
 @pytest.fixture(scope="module")
