@@ -52,7 +52,7 @@ def attention_groups(keys: list[int], cost: int = GROUP_COST) -> list[tuple[int,
     Idle rows outside every run get no attention; rows inside a run read the run's key length."""
     n = len(keys)
     best = [0.0] + [float("inf")] * n  # best[i]: cost of covering rows [0, i)
-    choice: list[tuple[int, int] | None] = [None] * (n + 1)  # (start of the last run, or -1 for an idle row skipped)
+    choice = [(-1, 0)] * (n + 1)  # (start of the last run, its key length); start -1: row end - 1 is skipped
     for end in range(1, n + 1):
         if keys[end - 1] == 0 and best[end - 1] < best[end]:
             best[end], choice[end] = best[end - 1], (-1, 0)
@@ -73,7 +73,7 @@ def attention_groups(keys: list[int], cost: int = GROUP_COST) -> list[tuple[int,
 
 
 class DecodeStep:
-    """Callable: (tokens, positions, owned, lo, hi, key_length) -> (hi - lo, vocab) fp32 logits.
+    """Callable: (tokens, positions, owned, lo, hi, key_length[, groups]) -> (hi - lo, vocab) fp32 logits.
 
     `pack`: keep a oneDNN-prepacked copy of every linear weight (CPU). At decode's few rows it is
     2-4x faster than `F.linear` (MKL repacks per call), at the cost of a second copy of the

@@ -485,7 +485,7 @@ class Engine:
         st.row_steps += hi - lo
         st.active_row_steps += len(rows)
         st.attended_keys += key_length
-        st.attended_key_rows += sum((b - a) * T for a, b, T in groups) if groups else (hi - lo) * key_length
+        st.attended_key_rows += (hi - lo) * key_length if groups is None else sum((b - a) * T for a, b, T in groups)
         for row in rows:
             row.pos += 1
             self._accept(row, host[row.slot - lo])
