@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 FIELDS = {"workload", "dtype", "ours_tok_s", "ref_tok_s", "ratio", "ours_prefill_ms", "ours_decode_ms_per_step",
           "ref_prefill_ms", "ref_decode_ms_per_step", "peak_memory_mb", "kv_cache_mb", "matmul_ms", "overhead",
-          "floor_tok_s", "ratio_to_floor"}
+          "floor_tok_s", "ratio_to_floor", "ratio_ceiling"}
 
 
 def test_bench_prints_one_json_line_per_workload(capsys):
