@@ -434,15 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         mm = res["matmul_ms"]
         floor = floor_tok_s(model, res["active_rows_per_step"], mach)
         decode_tok_s = 1000 * res["active_rows_per_step"] / max(res["ours_decode_ms_per_step"], 1e-9)
+        ratio = res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None
         line = {"workload": name, "dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(),
                 "model": "tiny-random" if args.tiny else args.model or "codegen-350M config, random weights", **res,
-                "ratio": res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None,
+                "ratio": ratio,
                 "overhead": res["ours_decode_ms_per_step"] / mm,
                 # the ratio if every decode step cost only its matmuls (prefill as measured): the most
                 # these kernels allow, whatever the engine around them does
-                "ratio_ceiling": (res["ours_tok_s"] / res["ref_tok_s"] * res["ours_s"]
-                                  / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
-                                  if "ref_tok_s" in res else None),
+                "ratio_ceiling": (ratio * res["ours_s"] / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
+                                  if ratio is not None else None),
                 "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,
                 "peak_memory_mb": (torch.cuda.max_memory_allocated() if args.device.startswith("cuda")
                                    else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20,

@@ -196,18 +196,18 @@ class DecodeStep:
         cos, sin = self._rotary_factors(positions)
         write = torch.where(owned, positions, cache.scratch)  # rows not owned write the scratch column
         rows = torch.arange(B, device=dev)
-        if self.exact:  # per run: an additive fp32 bias (rows * nh, 1, T) for baddbmm, hiding future keys
+        def future_bias(pos: torch.Tensor, T: int) -> torch.Tensor:  # (rows, 1, 1, T): -inf on keys after each row
+            hidden = torch.arange(T, device=dev)[None, :] > pos[:, None]
+            return torch.zeros(len(pos), 1, 1, T, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
+
+        if self.exact:  # per run: the bias as (rows * nh, 1, T) for baddbmm
             groups = [(0, B, Tk)] if groups is None else groups
-            biases = []
-            for a, b, T in groups:
-                hidden = torch.arange(T, device=dev)[None, :] > positions[a:b, None]
-                bias = torch.zeros(b - a, 1, 1, T, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
-                biases.append(bias.expand(b - a, nh, 1, T).reshape((b - a) * nh, 1, T))
+            biases = [future_bias(positions[a:b], T).expand(b - a, nh, 1, T).reshape((b - a) * nh, 1, T)
+                      for a, b, T in groups]
             covered = sum(b - a for a, b, _ in groups)
             y = (torch.empty if covered == B else torch.zeros)(B * nh, 1, hs, dtype=work, device=dev)
         else:  # (B, 1, 1, Tk) for SDPA
-            hidden = torch.arange(Tk, device=dev)[None, :] > positions[:, None]
-            bias = torch.zeros(B, 1, 1, Tk, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
+            bias = future_bias(positions, Tk)
 
         for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), ln_w, ln_b, self.eps)
