@@ -29,10 +29,10 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from codegen_model.scoring import Segment, score_segments
 from results.paper_analysis import PPL_FILE, mean_stderr
 from results.runs import find_runs
 from results.store import RunStore
@@ -49,14 +49,6 @@ __all__ = ["PPL_FILE", "Segment", "multi_turn_segments", "single_turn_segment", 
            "find_history_run", "history_completions", "summarize_perplexity", "run_perplexity"]
 
 
-@dataclass(frozen=True)
-class Segment:
-    """Score `target`'s tokens given `context`."""
-
-    context: str
-    target: str
-
-
 def multi_turn_segments(prompts: Sequence[str], completions: Sequence[str] | None = None) -> list[Segment]:
     completions = list(completions) if completions is not None else [""] * len(prompts)
     if len(completions) < len(prompts) - 1:
@@ -71,54 +63,6 @@ def multi_turn_segments(prompts: Sequence[str], completions: Sequence[str] | Non
 
 def single_turn_segment(prompts: Sequence[str]) -> Segment:
     return Segment(PREFIX, turn_comment(single_turn_prompts(prompts)[0]))
-
-
-def _token_split(tokenizer, segment: Segment) -> tuple[list[int], int]:
-    """Token ids of context + target, and how many of the last ids belong to the target."""
-    full = tokenizer.encode(segment.context + segment.target)
-    context = tokenizer.encode(segment.context)
-    shared = 0
-    for a, b in zip(context, full):  # BPE may merge across the boundary: the target starts where they differ
-        if a != b:
-            break
-        shared += 1
-    shared = min(shared, len(full) - 1)  # at least one target token, and one token of context
-    return full, len(full) - max(shared, 1)
-
-
-def score_segments(model, tokenizer, segments: Sequence[Segment], batch_size: int = 8) -> list[tuple[float, int]]:
-    """(negative log-likelihood in nats, number of tokens) of each segment's target."""
-    import torch
-    import torch.nn.functional as F
-
-    window = int(getattr(model.config, "n_positions", 2048))
-    device = next(model.parameters()).device
-    prepared = []
-    for seg in segments:
-        ids, n_target = _token_split(tokenizer, seg)
-        if len(ids) > window:
-            ids = ids[-window:]
-            n_target = min(n_target, window - 1)
-        prepared.append((ids, n_target))
-    out: list[tuple[float, int]] = [(0.0, 0)] * len(prepared)
-    order = sorted(range(len(prepared)), key=lambda i: len(prepared[i][0]))  # similar lengths together
-    pad = getattr(tokenizer, "pad_id", 0)
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            width = max(len(prepared[i][0]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            for row, i in enumerate(batch):  # right padding: causal attention never sees it
-                ids[row, : len(prepared[i][0])] = torch.tensor(prepared[i][0])
-            logits = model(ids.to(device)).logits.float()
-            logp = F.log_softmax(logits, dim=-1)
-            for row, i in enumerate(batch):
-                seq, n_target = prepared[i]
-                positions = torch.arange(len(seq) - n_target, len(seq), device=logp.device)
-                targets = torch.tensor(seq[len(seq) - n_target:], device=logp.device)
-                nll = -logp[row, positions - 1, targets].sum().item()
-                out[i] = (nll, n_target)
-    return out
 
 
 def _ppl(nll: float, tokens: int) -> float:

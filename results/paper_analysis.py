@@ -136,3 +136,19 @@ def read_perplexity_run(run_dir: str | Path) -> tuple[object, dict | None, list[
             except json.JSONDecodeError:
                 continue
     return manifest, store.metrics(), rows
+
+
+def pick_pass_run(runs: Sequence, model: str):
+    """The HumanEval sampling run whose passes split `model`'s problems for Table 2, or None.
+
+    Among the finished HumanEval runs of `model` (perplexity runs excluded): the one with the most
+    samples per problem (the paper: 200), then the most problems with a passing sample (the paper's
+    pass@100 is its best temperature, T 0.8), then the path. `runs`: `results.runs.Run` objects."""
+    candidates = []
+    for run in runs:
+        m = run.manifest
+        if m.benchmark != "humaneval" or is_perplexity_run(m) or m.model != model or not run.complete:
+            continue
+        passed, _ = passed_problems(run.executions)
+        candidates.append((-run.n, -len(passed), str(run.path), run))
+    return min(candidates, key=lambda c: c[:3])[3] if candidates else None
