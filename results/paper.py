@@ -49,18 +49,28 @@ def paper_numbers(benchmark: str | None = None, metric: str | None = None) -> pd
     name for others), paper_name, family, params_b (float, NaN when not stated), mode ("" for
     HumanEval; "multi-turn" | "single-turn" for MTPB), subset ("" or "pass" | "non-pass" | "easy" |
     "medium" | "hard"), metric ("pass@k", "pass_rate" in %, "pass_rate_gain" in percentage points,
-    "prompt_ppl"), value (float, as printed), stderr (float, NaN when the paper prints none), source
-    (paper, arXiv version, table or figure). Optionally only one benchmark and/or metric."""
-    frame = pd.read_csv(PAPER_CSV, dtype={c: str for c in ("mode", "subset", "source")}, keep_default_na=False,
-                        na_values={"params_b": [""], "value": [""], "stderr": [""]})
+    "prompt_ppl"), value (float), stderr (float, NaN when the paper prints none), source (paper,
+    arXiv version, table or figure), value_text and stderr_text (the digits as printed, "" for none).
+    Optionally only one benchmark and/or metric."""
+    frame = pd.read_csv(PAPER_CSV, dtype={c: str for c in ("mode", "subset", "source", "value", "stderr")},
+                        keep_default_na=False, na_values={"params_b": [""]})
     missing = set(COLUMNS) - set(frame.columns)
     if missing:
         raise ValueError(f"{PAPER_CSV} lacks column(s) {sorted(missing)}; it must have {list(COLUMNS)}")
+    frame["value_text"], frame["stderr_text"] = frame["value"], frame["stderr"]  # as printed, trailing zeros kept
+    for column in ("value", "stderr"):
+        frame[column] = pd.to_numeric(frame[column].replace("", float("nan")), errors="raise")
     if benchmark is not None:
         frame = frame[frame["benchmark"] == benchmark]
     if metric is not None:
         frame = frame[frame["metric"] == metric]
     return frame.reset_index(drop=True)
+
+
+def short_source(source: str) -> str:
+    """``CodeGen v5 Table 1`` for ``CodeGen (Nijkamp et al., ICLR 2023), arXiv:2203.13474v5 Table 1``."""
+    return (source.replace("CodeGen (Nijkamp et al., ICLR 2023), arXiv:2203.13474v5", "CodeGen v5")
+            .replace("Codex (Chen et al., 2021), arXiv:2107.03374v2", "Codex v2"))
 
 
 def model_key(name: str) -> str:
