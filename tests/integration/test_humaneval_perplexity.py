@@ -14,6 +14,7 @@ import torch
 from codegen_model import registry
 from humaneval.data import load_problems
 from humaneval.perplexity import MODE, config_from_dict, prompt_perplexities, run
+from results.cli import main as results_main
 from results.paper_analysis import PPL_FILE, mean_stderr, prompt_ppl_split
 
 from ..unit.test_results_tables import make_run
@@ -54,7 +55,7 @@ def test_split_by_hand():
     assert mean_stderr([5.0]) == (5.0, pytest.approx(float("nan"), nan_ok=True))
 
 
-def test_end_to_end_with_a_sampling_run(tmp_path, tiny):
+def test_end_to_end_with_a_sampling_run(tmp_path, tiny, capsys):
     # HumanEval/0 and /2 have a passing sample out of 4; /1 and /3 none
     make_run(tmp_path / "t0.8", {"HumanEval/0": 1, "HumanEval/1": 0, "HumanEval/2": 3, "HumanEval/3": 0}, n=4,
              temperature=0.8)
@@ -68,6 +69,12 @@ def test_end_to_end_with_a_sampling_run(tmp_path, tiny):
     assert m["pass_ppl"] == pytest.approx(sum(pass_values) / 2) and (m["n_pass"], m["n_non_pass"]) == (2, 2)
     assert m["non_pass_ppl"] == pytest.approx(sum(fail_values) / 2)
     assert m["non_pass_ppl_se"] == pytest.approx(abs(fail_values[0] - fail_values[1]) / 2)  # n = 2: |a - b| / 2
+    # `python -m results --paper` does the same split beside the paper's Table 2
+    assert results_main([str(tmp_path), "--paper", "--k", "1", "--boot", "20", "--no-files"]) == 0
+    row = [line for line in capsys.readouterr().out.split("## Table 2")[1].splitlines() if line.startswith("| tiny-random")]
+    cells = [c.strip() for c in row[0].split("|")[1:-1]]
+    assert cells[2].startswith(f"{m['pass_ppl']:.2f} ± {m['pass_ppl_se']:.2f} (2 problems, n=4)")
+    assert cells[4].startswith(f"{m['non_pass_ppl']:.2f} ± {m['non_pass_ppl_se']:.2f} (2 problems")
     named = run(cfg(tmp_path, pass_run=str(tmp_path / "t0.2")), loaded=tiny)  # resumed: nothing rescored
     assert named["n_pass"] == 1 and named["pass_ppl"] == pytest.approx(rows["HumanEval/0"]["prompt_ppl"])
     with pytest.raises(ValueError, match="not a HumanEval sampling run"):

@@ -16,6 +16,7 @@ from mtpb.perplexity import (PPL_FILE, Segment, history_completions, multi_turn_
                              single_turn_segment, summarize_perplexity)
 from mtpb.prompts import PREFIX
 from mtpb.runner import run
+from results.cli import main as results_main
 
 from .mtpb_scripted import ScriptedGenerator, reference_answer
 from .test_mtpb_run import config
@@ -53,7 +54,7 @@ def test_segments(mtpb_path):
     assert single_turn_segment(prompts) == Segment(PREFIX, "# " + " ".join(prompts) + "\n")
 
 
-def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path):
+def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path, capsys):
     problem_set = load_problems(mtpb_path)
     cfg = config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", "perplexity.history=prompts",
                  name="ppl")
@@ -82,6 +83,12 @@ def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path):
     found = run(config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", name="default")).metrics
     assert found["history_run"] == str(Path(source.run_dir).resolve())
     assert found["multi_turn_ppl"] == pytest.approx(h["multi_turn_ppl"])
+    # `python -m results --paper` sets it beside the paper's Table 4 (the paper's definition first)
+    assert results_main([str(tmp_path / "default"), str(tmp_path / "ppl"), "--paper", "--no-files"]) == 0
+    row = [line for line in capsys.readouterr().out.split("## Table 4")[1].splitlines() if line.startswith("| tiny-random")]
+    cells = [c.strip() for c in row[0].split("|")[1:-1]]
+    assert cells[4].startswith(f"{found['multi_turn_ppl']:.2f} (1 problems)")
+    assert cells[2].startswith(f"{found['single_turn_ppl']:.2f} (1 problems)")
     # the same run directory asked for another history: refused, nothing lost
     with pytest.raises(ValueError, match="history='prompts'"):
         run(config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}",
