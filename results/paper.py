@@ -34,7 +34,6 @@ from results.metrics import DEFAULT_KS
 from results.tables import best_temperature
 
 PAPER_CSV = Path(__file__).with_name("paper_numbers.csv")
-SOURCE = "Nijkamp et al., CodeGen, ICLR 2023 (arXiv:2203.13474v5)"
 
 # Checkpoint size names on the Hub -> parameters in billions as the paper counts them.
 _SIZES_B = {"350m": 0.35, "2b": 2.7, "6b": 6.1, "16b": 16.1}

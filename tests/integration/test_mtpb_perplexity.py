@@ -133,3 +133,16 @@ def test_summary_mean_and_standard_error_over_problems():
     assert s["n_problems"] == 2 and s["multi_turn_ppl"] == 6.0 and s["multi_turn_ppl_se"] == pytest.approx(3.0)
     # single 5 and 5 -> se 0
     assert s["single_turn_ppl"] == 5.0 and s["single_turn_ppl_se"] == 0.0
+
+
+def test_command_line_without_a_multi_turn_run(tmp_path, mtpb_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "mtpb", "model=tiny-random", "mode=perplexity", "problems=[3]",
+                           f"data_path={mtpb_path}", f"run_dir={tmp_path / 'ppl'}", "progress=off"],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "found no finished multi-turn MTPB run of tiny-random" in errors[0]
