@@ -82,15 +82,18 @@ def case_perplexity(model, tokenizer, problem: Problem, case: int, history: Sequ
             "turn_ppl": [_ppl(*s) for s in multi], "single_turn_ppl": _ppl(*single), "single_turn_tokens": single[1]}
 
 
-def history_completions(run_dir: str | Path) -> dict[tuple[str, int], list[str]]:
+def history_completions(run_dir: str | Path, model: str | None = None) -> dict[tuple[str, int], list[str]]:
     """{(problem_id, case): per-turn completions} of sample 0 of each conversation of a multi-turn
-    MTPB run. Raises ValueError when `run_dir` is not one."""
+    MTPB run (of `model`, when given). Raises ValueError when `run_dir` is not one."""
     store = RunStore(run_dir)
     manifest = store.manifest()
     if manifest is None or manifest.benchmark != "mtpb":
         raise ValueError(f"perplexity.history_run={run_dir} is not an MTPB run directory (no MTPB manifest.json)")
     if manifest.mode not in ("multi-turn", ""):
         raise ValueError(f"perplexity.history_run={run_dir} is a {manifest.mode} run; it must be a multi-turn run")
+    if model is not None and manifest.model != model:
+        raise ValueError(f"perplexity.history_run={run_dir} is a run of {manifest.model}, not {model}: the history "
+                         "must be the model's own completions")
     return {(s.problem_id, s.case_index): list(s.turns or []) for s in store.samples() if s.sample_index == 0}
 
 
@@ -98,7 +101,7 @@ def find_history_run(model: str, search_dir: str | Path, weights_hash: str = "")
     """The multi-turn MTPB run of `model` under `search_dir` whose completions serve as history.
 
     Candidates: finished runs (metrics.json present) with benchmark mtpb, mode multi-turn, the same
-    model name and, when both are recorded, the same weights hash. Preferred: temperature closest
+    model name and, when both are given, the same weights hash. Preferred: temperature closest
     to the paper's 0.2, then more samples, then the path. Raises ValueError (one line naming the
     fixes) when there is none."""
     found, _ = find_runs([search_dir]) if Path(search_dir).is_dir() else ([], [])
@@ -154,6 +157,13 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
         problem_set = load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
                                     sha256=cfg.benchmark.sha256 or MTPB_SHA256, cache_dir=cfg.benchmark.cache_dir)
     problems = list(problem_set.select(cfg.problems, cfg.limit))
+    history_run = history = None
+    if cfg.perplexity.history == "run":  # found and read before the model loads: a missing run costs nothing
+        found = cfg.perplexity.history_run or find_history_run(cfg.model.name,
+                                                               cfg.perplexity.search_dir or Path(cfg.run_dir).parent)
+        history_run = str(Path(found).resolve())
+        history = history_completions(history_run, cfg.model.name)
+        log.info("mtpb %s perplexity: history from %s", cfg.model.name, history_run)
     if loaded is None:
         from codegen_model import registry
 
@@ -162,12 +172,11 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
         loaded = registry.load(spec)
     model, tokenizer = loaded.model, loaded.tokenizer
     info = loaded.info.to_dict() if hasattr(loaded.info, "to_dict") else dict(loaded.info or {})
-    history_run = None
-    if cfg.perplexity.history == "run":
-        history_run = cfg.perplexity.history_run or str(find_history_run(
-            cfg.model.name, cfg.perplexity.search_dir or Path(cfg.run_dir).parent, str(info.get("weights_hash", ""))))
-        log.info("mtpb %s perplexity: history from %s", cfg.model.name, history_run)
-    history = history_completions(history_run) if history_run else None
+    if history_run is not None:
+        source_hash, weights_hash = RunStore(history_run).manifest().weights_hash, str(info.get("weights_hash", ""))
+        if source_hash and weights_hash and source_hash != weights_hash:
+            raise ValueError(f"perplexity.history_run={history_run} was sampled from other weights (hash "
+                             f"{source_hash[:12]}) than this model's ({weights_hash[:12]}); rerun it with these weights")
     manifest = Manifest(benchmark="mtpb", model=cfg.model.name, revision=info.get("revision"),
                         weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
                         seed=0, sampling={}, mode="perplexity", device=str(info.get("device", "")),

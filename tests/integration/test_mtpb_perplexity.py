@@ -18,6 +18,7 @@ from mtpb.prompts import PREFIX
 from mtpb.runner import run
 from results.cli import main as results_main
 
+from ..unit.test_results_tables import make_run
 from .mtpb_scripted import ScriptedGenerator, reference_answer
 from .test_mtpb_run import config
 
@@ -122,6 +123,11 @@ def test_no_multi_turn_run_is_one_clear_error(tmp_path, mtpb_path):
         run(cfg)
     assert "perplexity.history=prompts" in str(err.value) and "\n" not in str(err.value)
     assert not (Path(cfg.run_dir) / PPL_FILE).exists()
+    # another model's completions are not this model's history
+    make_run(tmp_path / "other", {("mtpb/3", 0): 1}, benchmark="mtpb", model="codegen-350M-mono", mode="multi-turn")
+    with pytest.raises(ValueError, match="is a run of codegen-350M-mono, not tiny-random"):
+        run(config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}",
+                   f"perplexity.history_run={tmp_path / 'other'}", name="ppl"))
 
 
 def test_summary_mean_and_standard_error_over_problems():
