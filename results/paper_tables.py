@@ -1,4 +1,5 @@
-"""The CodeGen paper's tables with our numbers beside them: `python -m results --paper` (docs/results.md).
+"""The CodeGen paper's tables with our numbers beside them: `python -m results --paper`
+(docs/design.md §5; docs/results.md).
 
 One function per table of arXiv:2203.13474v5 (Tables 1-4, Figure 2). Each returns a `PaperTable`:
 a long DataFrame (`data`, one row per model x column: the paper's value and standard error, ours

@@ -1,4 +1,4 @@
-"""HumanEval prompt perplexity, split by pass / non-pass: the CodeGen paper's Table 2 (§4.2).
+"""HumanEval prompt perplexity, split by pass / non-pass: the CodeGen paper's Table 2 (docs/design.md §4).
 
 Per problem, the perplexity of its prompt (the function signature and docstring, verbatim) under
 the model: exp(negative log-likelihood / tokens) over the prompt's tokens, each predicted from the
