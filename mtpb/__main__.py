@@ -59,7 +59,8 @@ def _main(cfg: DictConfig) -> float | None:
     if m is None:  # a shard whose peers are still running
         print(json.dumps({"run_dir": str(run_cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
         return None
-    keys = ("pass_rate", "official_pass_rate", "strict_pass_rate", "multi_turn_ppl", "single_turn_ppl")
+    keys = ("pass_rate", "official_pass_rate", "strict_pass_rate", "multi_turn_ppl", "multi_turn_ppl_se",
+            "single_turn_ppl", "single_turn_ppl_se", "history_run")
     shown = {k: m[k] for k in keys if k in m}
     shown.update({k: v for k, v in m.items() if k.startswith("pass@") and not k.endswith("_ci")})
     if "without_errata" in m:

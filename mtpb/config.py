@@ -106,12 +106,24 @@ class BenchmarkConfig:
 
 @dataclass(frozen=True)
 class PerplexityConfig:
-    """`mode=perplexity`: prompt perplexity per turn given the history before it."""
+    """`mode=perplexity`: prompt perplexity per turn given the history before it (mtpb.perplexity).
 
+    `history="run"` (the paper's, Appendix E): the history holds the model's own completions, from
+    `history_run` or else the multi-turn run of the model found under `search_dir` (None = the
+    folder above `run_dir`, where the model's default run directories live); `"prompts"`: the
+    prompts only."""
+
+    history: str = "run"  # run | prompts
     history_run: str | None = None  # a multi-turn run dir whose sample-0 completions fill the history
+    search_dir: str | None = None  # where to look for it; None = the parent of run_dir
     batch_size: int = 8  # sequences per forward pass
 
     def __post_init__(self) -> None:
+        if self.history not in ("run", "prompts"):
+            raise ValueError(f"perplexity.history must be 'run' (the model's own completions, as the paper) or "
+                             f"'prompts' (prompts only), got {self.history!r}")
+        if self.history == "prompts" and self.history_run:
+            raise ValueError("perplexity.history=prompts takes no perplexity.history_run; drop one of them")
         if self.batch_size < 1:
             raise ValueError(f"perplexity.batch_size must be >= 1, got {self.batch_size}")
 

@@ -1,19 +1,23 @@
 """`mode=perplexity`: how well the model understands MTPB's specifications (CodeGen §4.3, Table 4).
 
 For each test case, the perplexity of each turn's prompt text (its comment line, ``"# {prompt}\\n"``)
-given everything before it, in two forms:
+given everything before it, in two forms (docs/design.md §4):
 
-- multi-turn: turn t is conditioned on the prefix and turns 1..t-1, each turn being its prompt
-  followed by the history's completion and ``"\\n\\n"``. The completions are empty by default
-  (prompts only: no sampling needed); `perplexity.history_run=RUN_DIR` takes them from sample 0 of
-  an existing multi-turn run of the same model, which is the history the model actually saw;
+- multi-turn, the paper's definition (Appendix E, the default `perplexity.history=run`): turn t is
+  conditioned on the prefix and turns 1..t-1, each being its prompt, the model's own truncated
+  completion of that turn, and ``"\\n\\n"``. The completions are sample 0 of each (problem, case)
+  of a multi-turn run of the same model: `perplexity.history_run=RUN_DIR`, or else the one found
+  beside this run's directory (`find_history_run`); none found is one clear error.
+  `perplexity.history=prompts` is the prompts-only variant (empty completions: no sampling run
+  needed; not the paper's number);
 - single-turn: the prompts joined into one turn (as `mode=single_turn` does) given the prefix.
 
-A case's perplexity is exp(total negative log-likelihood / total prompt tokens) over its turns;
-a problem's is the mean over its cases; the run's is the mean over problems (as the paper averages
-over problems). No sampling, no sandbox: one forward pass per (case, turn), batched, next-token
-log-probabilities over the full output vocabulary as `CodeGenForCausalLM.forward(labels=...)` uses.
-A context longer than the model's window keeps its last tokens.
+A case's perplexity is exp(total negative log-likelihood / total prompt tokens) over its turns; a
+problem's is the mean over its cases; the run's is the mean over problems (as the paper averages
+over problems), with its standard error over problems (`std(ddof=1) / sqrt(n)`, the paper's "±").
+No sampling, no sandbox: one forward pass per (case, turn), batched, next-token log-probabilities
+over the full output vocabulary as `CodeGenForCausalLM.forward(labels=...)` uses. A context longer
+than the model's window keeps its last tokens.
 
 Results: `perplexity.jsonl` (one line per test case, appended as computed, so a killed run
 resumes) and metrics.json, in the run directory.
@@ -25,28 +29,24 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from codegen_model.scoring import Segment, score_segments
+from results.paper_analysis import PPL_FILE, mean_stderr
+from results.runs import find_runs
 from results.store import RunStore
 
 from .config import RunConfig, to_dict
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
 from .metrics import problem_key
 from .prompts import PREFIX, TURN_SEPARATOR, single_turn_prompts, turn_comment
+from .summary import REPO, VERSIONED, RunSummary
 
 log = logging.getLogger(__name__)
 
-PPL_FILE = "perplexity.jsonl"
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Score `target`'s tokens given `context`."""
-
-    context: str
-    target: str
+__all__ = ["PPL_FILE", "Segment", "multi_turn_segments", "single_turn_segment", "score_segments", "case_perplexity",
+           "find_history_run", "history_completions", "summarize_perplexity", "run_perplexity"]
 
 
 def multi_turn_segments(prompts: Sequence[str], completions: Sequence[str] | None = None) -> list[Segment]:
@@ -63,54 +63,6 @@ def multi_turn_segments(prompts: Sequence[str], completions: Sequence[str] | Non
 
 def single_turn_segment(prompts: Sequence[str]) -> Segment:
     return Segment(PREFIX, turn_comment(single_turn_prompts(prompts)[0]))
-
-
-def _token_split(tokenizer, segment: Segment) -> tuple[list[int], int]:
-    """Token ids of context + target, and how many of the last ids belong to the target."""
-    full = tokenizer.encode(segment.context + segment.target)
-    context = tokenizer.encode(segment.context)
-    shared = 0
-    for a, b in zip(context, full):  # BPE may merge across the boundary: the target starts where they differ
-        if a != b:
-            break
-        shared += 1
-    shared = min(shared, len(full) - 1)  # at least one target token, and one token of context
-    return full, len(full) - max(shared, 1)
-
-
-def score_segments(model, tokenizer, segments: Sequence[Segment], batch_size: int = 8) -> list[tuple[float, int]]:
-    """(negative log-likelihood in nats, number of tokens) of each segment's target."""
-    import torch
-    import torch.nn.functional as F
-
-    window = int(getattr(model.config, "n_positions", 2048))
-    device = next(model.parameters()).device
-    prepared = []
-    for seg in segments:
-        ids, n_target = _token_split(tokenizer, seg)
-        if len(ids) > window:
-            ids = ids[-window:]
-            n_target = min(n_target, window - 1)
-        prepared.append((ids, n_target))
-    out: list[tuple[float, int]] = [(0.0, 0)] * len(prepared)
-    order = sorted(range(len(prepared)), key=lambda i: len(prepared[i][0]))  # similar lengths together
-    pad = getattr(tokenizer, "pad_id", 0)
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            width = max(len(prepared[i][0]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            for row, i in enumerate(batch):  # right padding: causal attention never sees it
-                ids[row, : len(prepared[i][0])] = torch.tensor(prepared[i][0])
-            logits = model(ids.to(device)).logits.float()
-            logp = F.log_softmax(logits, dim=-1)
-            for row, i in enumerate(batch):
-                seq, n_target = prepared[i]
-                positions = torch.arange(len(seq) - n_target, len(seq), device=logp.device)
-                targets = torch.tensor(seq[len(seq) - n_target:], device=logp.device)
-                nll = -logp[row, positions - 1, targets].sum().item()
-                out[i] = (nll, n_target)
-    return out
 
 
 def _ppl(nll: float, tokens: int) -> float:
@@ -130,18 +82,56 @@ def case_perplexity(model, tokenizer, problem: Problem, case: int, history: Sequ
             "turn_ppl": [_ppl(*s) for s in multi], "single_turn_ppl": _ppl(*single), "single_turn_tokens": single[1]}
 
 
-def history_completions(run_dir: str) -> dict[tuple[str, int], list[str]]:
-    """{(problem_id, case): turns} of sample 0 of each conversation of a multi-turn run."""
+def history_completions(run_dir: str | Path, model: str | None = None) -> dict[tuple[str, int], list[str]]:
+    """{(problem_id, case): per-turn completions} of sample 0 of each conversation of a multi-turn
+    MTPB run (of `model`, when given). Raises ValueError when `run_dir` is not one."""
     store = RunStore(run_dir)
     manifest = store.manifest()
     if manifest is None or manifest.benchmark != "mtpb":
         raise ValueError(f"perplexity.history_run={run_dir} is not an MTPB run directory (no MTPB manifest.json)")
     if manifest.mode not in ("multi-turn", ""):
         raise ValueError(f"perplexity.history_run={run_dir} is a {manifest.mode} run; it must be a multi-turn run")
+    if model is not None and manifest.model != model:
+        raise ValueError(f"perplexity.history_run={run_dir} is a run of {manifest.model}, not {model}: the history "
+                         "must be the model's own completions")
     return {(s.problem_id, s.case_index): list(s.turns or []) for s in store.samples() if s.sample_index == 0}
 
 
+def find_history_run(model: str, search_dir: str | Path, weights_hash: str = "") -> Path:
+    """The multi-turn MTPB run of `model` under `search_dir` whose completions serve as history.
+
+    Candidates: finished runs (metrics.json present) with benchmark mtpb, mode multi-turn, the same
+    model name and, when both are given, the same weights hash. Preferred: temperature closest
+    to the paper's 0.2, then more samples, then the path. Raises ValueError (one line naming the
+    fixes) when there is none."""
+    found, _ = find_runs([search_dir]) if Path(search_dir).is_dir() else ([], [])
+    candidates = []
+    for path in found:
+        store = RunStore(path)
+        m = store.manifest()
+        if m is None or m.benchmark != "mtpb" or m.mode != "multi-turn" or m.model != model:
+            continue
+        if weights_hash and m.weights_hash and m.weights_hash != weights_hash:
+            continue
+        if store.metrics() is None:
+            continue
+        temperature = m.sampling.get("temperature")
+        t = float(temperature) if isinstance(temperature, (int, float)) else float("inf")
+        candidates.append((abs(t - 0.2), -int(m.sampling.get("n") or 1), str(path), path))
+    if not candidates:
+        raise ValueError(
+            f"mode=perplexity computes the paper's multi-turn perplexity from the model's own completions "
+            f"and found no finished multi-turn MTPB run of {model} under {search_dir}: run "
+            f"`python -m mtpb model=... mode=multi_turn` first, name one with perplexity.history_run=RUN_DIR, "
+            f"or set perplexity.history=prompts for the prompts-only variant")
+    return min(candidates)[3]
+
+
 def summarize_perplexity(rows: Sequence[dict]) -> dict:
+    """Per problem the mean over its cases; over problems the mean and its standard error.
+
+    Returns n_problems, n_cases, multi_turn_ppl, multi_turn_ppl_se, single_turn_ppl,
+    single_turn_ppl_se and `problems` (one dict per problem)."""
     by_problem: dict[str, list[dict]] = {}
     for r in rows:
         by_problem.setdefault(r["problem_id"], []).append(r)
@@ -150,9 +140,10 @@ def summarize_perplexity(rows: Sequence[dict]) -> dict:
         problems.append({"problem_id": pid, "category": cases[0]["category"], "n_cases": len(cases),
                          "multi_turn_ppl": sum(c["multi_turn_ppl"] for c in cases) / len(cases),
                          "single_turn_ppl": sum(c["single_turn_ppl"] for c in cases) / len(cases)})
-    mean = lambda key: sum(p[key] for p in problems) / len(problems) if problems else float("nan")  # noqa: E731
-    return {"n_problems": len(problems), "n_cases": len(rows), "multi_turn_ppl": mean("multi_turn_ppl"),
-            "single_turn_ppl": mean("single_turn_ppl"), "problems": problems}
+    out = {"n_problems": len(problems), "n_cases": len(rows)}
+    for key in ("multi_turn_ppl", "single_turn_ppl"):
+        out[key], out[f"{key}_se"] = mean_stderr(p[key] for p in problems)
+    return {**out, "problems": problems}
 
 
 def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loaded=None):
@@ -161,13 +152,18 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
 
     from results.provenance import git_commit, library_versions
 
-    from .runner import REPO, VERSIONED, RunSummary, select_problems
-
     t0 = time.perf_counter()
     if problem_set is None:
         problem_set = load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
                                     sha256=cfg.benchmark.sha256 or MTPB_SHA256, cache_dir=cfg.benchmark.cache_dir)
-    problems = list(select_problems(cfg, problem_set))
+    problems = list(problem_set.select(cfg.problems, cfg.limit))
+    history_run = history = None
+    if cfg.perplexity.history == "run":  # found and read before the model loads: a missing run costs nothing
+        found = cfg.perplexity.history_run or find_history_run(cfg.model.name,
+                                                               cfg.perplexity.search_dir or Path(cfg.run_dir).parent)
+        history_run = str(Path(found).resolve())
+        history = history_completions(history_run, cfg.model.name)
+        log.info("mtpb %s perplexity: history from %s", cfg.model.name, history_run)
     if loaded is None:
         from codegen_model import registry
 
@@ -176,14 +172,24 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
         loaded = registry.load(spec)
     model, tokenizer = loaded.model, loaded.tokenizer
     info = loaded.info.to_dict() if hasattr(loaded.info, "to_dict") else dict(loaded.info or {})
-    history = history_completions(cfg.perplexity.history_run) if cfg.perplexity.history_run else None
+    if history_run is not None:
+        source_hash, weights_hash = RunStore(history_run).manifest().weights_hash, str(info.get("weights_hash", ""))
+        if source_hash and weights_hash and source_hash != weights_hash:
+            raise ValueError(f"perplexity.history_run={history_run} was sampled from other weights (hash "
+                             f"{source_hash[:12]}) than this model's ({weights_hash[:12]}); rerun it with these weights")
     manifest = Manifest(benchmark="mtpb", model=cfg.model.name, revision=info.get("revision"),
                         weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
                         seed=0, sampling={}, mode="perplexity", device=str(info.get("device", "")),
                         dtype=str(info.get("dtype", "")), versions=library_versions(VERSIONED),
                         git_commit=git_commit(REPO),
-                        extra={"history_run": cfg.perplexity.history_run})
+                        extra={"history": cfg.perplexity.history, "history_run": history_run})
     store = RunStore(cfg.run_dir)
+    existing = store.manifest()
+    if existing is not None and (existing.extra.get("history"), existing.extra.get("history_run")) != \
+            (manifest.extra["history"], manifest.extra["history_run"]):
+        raise ValueError(f"{cfg.run_dir} holds perplexities with history={existing.extra.get('history')!r} from "
+                         f"{existing.extra.get('history_run')!r}, this run asks for {manifest.extra['history']!r} from "
+                         f"{manifest.extra['history_run']!r}; set another run_dir, or delete it to start over")
     store.start(to_dict(cfg), manifest)
     path = Path(cfg.run_dir) / PPL_FILE
     done = {}
@@ -215,9 +221,10 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
     wanted = {f"{problem_key(p.id)}/c{c}" for p in problems for c in range(p.n_cases)}
     rows = [done[k] for k in sorted(wanted, key=lambda k: (int(k.split("/")[1]), k))]
     metrics = {"benchmark": "mtpb", "model": cfg.model.name, "mode": "perplexity",
-               "history": "run" if history is not None else "prompts", **summarize_perplexity(rows)}
+               "history": cfg.perplexity.history, "history_run": history_run, **summarize_perplexity(rows)}
     store.write_metrics(metrics)
     elapsed = time.perf_counter() - t0
-    log.info("mtpb %s perplexity: multi-turn %.2f, single-turn %.2f over %d problems (%.1f s)", cfg.model.name,
-             metrics["multi_turn_ppl"], metrics["single_turn_ppl"], metrics["n_problems"], elapsed)
+    log.info("mtpb %s perplexity: multi-turn %.2f ± %.2f (history: %s), single-turn %.2f ± %.2f over %d problems "
+             "(%.1f s)", cfg.model.name, metrics["multi_turn_ppl"], metrics["multi_turn_ppl_se"], cfg.perplexity.history,
+             metrics["single_turn_ppl"], metrics["single_turn_ppl_se"], metrics["n_problems"], elapsed)
     return RunSummary(Path(cfg.run_dir), metrics, computed, 0, elapsed, elapsed, 0)

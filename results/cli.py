@@ -1,6 +1,7 @@
 """`python -m results`: tables, paper comparison, plots, paired comparison and the CI gate.
 
     python -m results RUN_DIR... [--paper] [--plots] [--k 1,10,100] [--out DIR | --no-files]
+    python -m results --paper                     # the paper's tables alone (no run of ours)
     python -m results compare RUN_A RUN_B [--k ...] [--out DIR]
     python -m results check RUN_DIR --baseline FILE [--allow-incomplete]
     python -m results check RUN_DIR --write-baseline FILE [--tolerance 0.02|ci] [--metrics pass@1,...]
@@ -17,9 +18,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
+
 from results.check import BaselineError, check_run, make_baseline, read_baseline, write_baseline
 from results.compare import compare_runs
 from results.paper import humaneval_vs_paper, mtpb_vs_paper
+from results.paper_analysis import is_perplexity_run
+from results.paper_tables import paper_tables
 from results.plots import write_plots
 from results.runs import load_runs
 from results.tables import best_temperature, display_best, display_summary, summary_table, to_markdown
@@ -58,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     table = sub.add_parser("table", parents=[common], help="one table over runs (the default command)")
-    table.add_argument("paths", nargs="+", help="run directories or folders above them")
-    table.add_argument("--paper", action="store_true", help="the paper's numbers beside ours (best temperature per k)")
+    table.add_argument("paths", nargs="*", help="run directories or folders above them (optional with --paper)")
+    table.add_argument("--paper", action="store_true",
+                       help="every table of the CodeGen paper (1-4, Figure 2) with ours beside it where runs exist")
     table.add_argument("--plots", action="store_true", help="write PNG plots to OUT/plots")
     table.add_argument("--out", type=Path, help="where results.md/csv go (default: the first path)")
     table.add_argument("--no-files", action="store_true", help="print only; write no files")
@@ -95,15 +101,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _table(args) -> int:
+    if not args.paths:
+        if not args.paper:
+            print("error: name a run directory (or a folder above runs), or use --paper for the paper's tables",
+                  file=sys.stderr)
+            return 2
+        for table in paper_tables(summary_table([]), [], args.k):
+            print(f"## {table.title}\n\n{to_markdown(table.shown)}")
+        return 0
     runs, skipped = load_runs(args.paths)
     if not runs:
         print("error: no run found under " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
-    summary = summary_table(runs, args.k, args.boot, args.seed)
-    shown = display_summary(summary, args.k)
-    sections = [("Runs (metrics in %, 95% bootstrap CI over problems)", shown, summary, "results")]
+    scored = [run for run in runs if not is_perplexity_run(run.manifest)]  # perplexity runs: --paper tables only
+    summary = summary_table(scored, args.k, args.boot, args.seed)
+    sections = []
+    if scored:
+        sections.append(("Runs (metrics in %, 95% bootstrap CI over problems)", display_summary(summary, args.k),
+                         summary, "results"))
     best = best_temperature(summary, args.k)
-    swept = summary.groupby(["model", "benchmark", "mode", "scoring", "n"], dropna=False)["temperature"].nunique()
+    swept = summary.groupby(["model", "benchmark", "mode", "scoring", "n"], dropna=False)["temperature"].nunique() \
+        if scored else pd.Series(dtype=int)
     if len(best) and swept.max() > 1:
         sections.append(("Best temperature per k (%)", display_best(best), best, "best_temperature"))
     if args.paper:
@@ -112,16 +130,20 @@ def _table(args) -> int:
             sections.append(("HumanEval vs the CodeGen paper (%; ours: best temperature per k)", he.round(2), he, "paper_humaneval"))
         if len(mt):
             sections.append(("MTPB vs the CodeGen paper (pass rate %)", mt.round(2), mt, "paper_mtpb"))
-        if not len(he) and not len(mt):
-            print("note: no HumanEval or MTPB run to set beside the paper", file=sys.stderr)
+        for table in paper_tables(summary, runs, args.k):
+            sections.append((table.title, table.shown, table.data, table.name))
+    elif not scored:
+        print("note: only perplexity runs here; --paper sets them beside the paper's Tables 2 and 4", file=sys.stderr)
     for title, frame, _, _ in sections:
         print(f"## {title}\n\n{to_markdown(frame)}")
     for run in runs:
-        if not run.complete:
+        if not run.complete and not is_perplexity_run(run.manifest):
             print(f"note: {run.path} is incomplete: {'; '.join(run.incomplete)}")
+        elif is_perplexity_run(run.manifest) and run.metrics is None:
+            print(f"note: {run.path} is incomplete: no metrics.json (in progress or killed)")
     for message in skipped:
         print(f"skipped: {message}")
-    if not args.no_files:
+    if not args.no_files and sections:
         out = args.out or Path(args.paths[0])
         out.mkdir(parents=True, exist_ok=True)
         for title, frame, data, name in sections:
@@ -129,7 +151,7 @@ def _table(args) -> int:
             (out / f"{name}.md").write_text(f"## {title}\n\n{to_markdown(frame)}", encoding="utf-8")
         print(f"wrote {', '.join(s[3] for s in sections)} (.md, .csv) to {out}")
         if args.plots:
-            for path in write_plots(runs, summary, out / "plots", args.k):
+            for path in write_plots(scored, summary, out / "plots", args.k):
                 print(f"wrote {path}")
     return 0
 

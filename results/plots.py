@@ -78,8 +78,8 @@ def plot_vs_model_size(summary: pd.DataFrame, out_dir: Path, ks: Sequence[int] =
     if best.empty:
         log.info("no model with a known size among the runs: skipping the model-size plot")
         return None
-    paper = paper_numbers()
-    paper = paper[(paper["benchmark"] == "humaneval") & (paper["family"] == "codegen-mono")]
+    paper = paper_numbers("humaneval")
+    paper = paper[paper["family"] == "codegen-mono"]
     metrics = [k for k in ks if (best["k"] == k).any()]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     for ax, k in zip(axes[0], metrics):
@@ -125,8 +125,7 @@ def plot_single_vs_multi_turn(summary: pd.DataFrame, out_dir: Path) -> Path | No
     mtpb["label"] = [f"{m} T={t}" for m, t in zip(mtpb["model"], mtpb["temperature"])]
     modes = ["single-turn", "multi-turn"]
     labels = sorted(mtpb["label"].unique())
-    paper = paper_numbers()
-    paper = paper[paper["benchmark"] == "mtpb"]
+    paper = paper_numbers("mtpb", "pass_rate")
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(labels)), 3.8))
     x = np.arange(len(labels))
     for i, mode in enumerate(modes):

@@ -12,10 +12,13 @@ import torch
 
 from codegen_model import registry
 from mtpb.data import load_problems
-from mtpb.perplexity import PPL_FILE, Segment, multi_turn_segments, score_segments, single_turn_segment
+from mtpb.perplexity import (PPL_FILE, Segment, history_completions, multi_turn_segments, score_segments,
+                             single_turn_segment, summarize_perplexity)
 from mtpb.prompts import PREFIX
 from mtpb.runner import run
+from results.cli import main as results_main
 
+from ..unit.test_results_tables import make_run
 from .mtpb_scripted import ScriptedGenerator, reference_answer
 from .test_mtpb_run import config
 
@@ -52,13 +55,15 @@ def test_segments(mtpb_path):
     assert single_turn_segment(prompts) == Segment(PREFIX, "# " + " ".join(prompts) + "\n")
 
 
-def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path):
+def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path, capsys):
     problem_set = load_problems(mtpb_path)
-    cfg = config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", name="ppl")
+    cfg = config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", "perplexity.history=prompts",
+                 name="ppl")
     summary = run(cfg)
     m = summary.metrics
     assert m["mode"] == "perplexity" and m["n_problems"] == 1 and m["n_cases"] == 5 and m["history"] == "prompts"
     assert 1 < m["multi_turn_ppl"] < 1e6 and 1 < m["single_turn_ppl"] < 1e6
+    assert math.isnan(m["multi_turn_ppl_se"])  # one problem: no standard error
     rows = [json.loads(x) for x in (Path(cfg.run_dir) / PPL_FILE).read_text().splitlines()]
     assert len(rows) == 5 and all(len(r["turn_ppl"]) == 3 for r in rows)
     p3 = rows
@@ -75,3 +80,75 @@ def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path):
     h = run(hist).metrics
     assert h["history"] == "run" and h["multi_turn_ppl"] != pytest.approx(per_problem["mtpb/3"]["multi_turn_ppl"])
     assert h["single_turn_ppl"] == pytest.approx(per_problem["mtpb/3"]["single_turn_ppl"])
+    # the default finds that run beside its own run directory (the paper's definition by default)
+    found = run(config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", name="default")).metrics
+    assert found["history_run"] == str(Path(source.run_dir).resolve())
+    assert found["multi_turn_ppl"] == pytest.approx(h["multi_turn_ppl"])
+    # `python -m results --paper` sets it beside the paper's Table 4 (the paper's definition first)
+    assert results_main([str(tmp_path / "default"), str(tmp_path / "ppl"), "--paper", "--no-files"]) == 0
+    row = [line for line in capsys.readouterr().out.split("## Table 4")[1].splitlines() if line.startswith("| tiny-random")]
+    cells = [c.strip() for c in row[0].split("|")[1:-1]]
+    assert cells[4].startswith(f"{found['multi_turn_ppl']:.2f} (1 problems)")
+    assert cells[2].startswith(f"{found['single_turn_ppl']:.2f} (1 problems)")
+    # the same run directory asked for another history: refused, nothing lost
+    with pytest.raises(ValueError, match="history='prompts'"):
+        run(config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}",
+                   f"perplexity.history_run={source.run_dir}", name="ppl"))
+
+
+def test_history_is_the_models_own_completions_hand_checked(tiny, tmp_path, mtpb_path):
+    """Case 0 of problem 3 with the source run's completions: exp(sum of NLL / sum of tokens) over the
+    turns, each scored given the prefix and the earlier turns' prompts and completions."""
+    problem_set = load_problems(mtpb_path)
+    source = config(tmp_path, "problems=[3]", name="source")
+    run(source, generator=ScriptedGenerator(reference_answer(problem_set.problems)), problem_set=problem_set)
+    turns = history_completions(source.run_dir)[("mtpb/3", 0)]
+    prompts = problem_set.by_id()[3].filled_prompts(0)
+    assert len(turns) == len(prompts) and all(turns)
+    by_hand, context = [], PREFIX
+    for prompt, completion in zip(prompts, turns):
+        by_hand.append(Segment(context, f"# {prompt}\n"))
+        context += f"# {prompt}\n" + completion + "\n\n"
+    scores = score_segments(tiny.model, tiny.tokenizer, by_hand)
+    expected = math.exp(sum(n for n, _ in scores) / sum(t for _, t in scores))
+    hist = config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", name="hist")
+    run(hist)
+    row = [json.loads(x) for x in (Path(hist.run_dir) / PPL_FILE).read_text().splitlines()][0]
+    assert row["case_index"] == 0 and row["multi_turn_ppl"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_no_multi_turn_run_is_one_clear_error(tmp_path, mtpb_path):
+    cfg = config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", name="ppl")
+    with pytest.raises(ValueError, match="found no finished multi-turn MTPB run of tiny-random") as err:
+        run(cfg)
+    assert "perplexity.history=prompts" in str(err.value) and "\n" not in str(err.value)
+    assert not (Path(cfg.run_dir) / PPL_FILE).exists()
+    # another model's completions are not this model's history
+    make_run(tmp_path / "other", {("mtpb/3", 0): 1}, benchmark="mtpb", model="codegen-350M-mono", mode="multi-turn")
+    with pytest.raises(ValueError, match="is a run of codegen-350M-mono, not tiny-random"):
+        run(config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}",
+                   f"perplexity.history_run={tmp_path / 'other'}", name="ppl"))
+
+
+def test_summary_mean_and_standard_error_over_problems():
+    rows = [{"problem_id": "mtpb/1", "category": "", "multi_turn_ppl": 2.0, "single_turn_ppl": 4.0},
+            {"problem_id": "mtpb/1", "category": "", "multi_turn_ppl": 4.0, "single_turn_ppl": 6.0},
+            {"problem_id": "mtpb/2", "category": "", "multi_turn_ppl": 9.0, "single_turn_ppl": 5.0}]
+    s = summarize_perplexity(rows)
+    # problems: multi 3 and 9 -> mean 6, std(ddof=1) = sqrt(18), se = sqrt(18)/sqrt(2) = 3
+    assert s["n_problems"] == 2 and s["multi_turn_ppl"] == 6.0 and s["multi_turn_ppl_se"] == pytest.approx(3.0)
+    # single 5 and 5 -> se 0
+    assert s["single_turn_ppl"] == 5.0 and s["single_turn_ppl_se"] == 0.0
+
+
+def test_command_line_without_a_multi_turn_run(tmp_path, mtpb_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "mtpb", "model=tiny-random", "mode=perplexity", "problems=[3]",
+                           f"data_path={mtpb_path}", f"run_dir={tmp_path / 'ppl'}", "progress=off"],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "found no finished multi-turn MTPB run of tiny-random" in errors[0]

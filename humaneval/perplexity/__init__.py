@@ -1,0 +1,166 @@
+"""HumanEval prompt perplexity, split by pass / non-pass: the CodeGen paper's Table 2 (docs/design.md §4).
+
+Per problem, the perplexity of its prompt (the function signature and docstring, verbatim) under
+the model: exp(negative log-likelihood / tokens) over the prompt's tokens, each predicted from the
+ones before it (the first token, with nothing before it, is not scored; `codegen_model.scoring`).
+The problems are then split by whether any sample of a HumanEval sampling run of the same model
+passed ("pass") or none did ("non-pass"), and each group's mean perplexity is reported with its
+standard error over problems (`results.paper_analysis.prompt_ppl_split`). The paper uses 200
+samples per problem.
+
+`python -m humaneval.perplexity model=codegen-350M-mono` writes a run-like directory
+(docs/results.md): manifest.json (mode "prompt-perplexity"), `perplexity.jsonl` (one line per
+problem, appended as computed, so a killed run resumes) and metrics.json (the mean over all
+problems and, when a sampling run is named with `pass_run=RUN_DIR` or found beside this run's
+directory, the split). `python -m results --paper` reads it and does the split itself against
+whichever sampling run of the model it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from codegen_model.scoring import Segment, score_segments
+from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_pass_run, prompt_ppl_split
+from results.records import Manifest
+from results.runs import load_run, load_runs
+from results.store import RunStore
+
+from ..config import BenchmarkConfig, ModelConfig, _build, _plain
+from ..data import load_problems, select
+from ..manifest import git_commit, library_versions
+
+log = logging.getLogger(__name__)
+
+MODE = "prompt-perplexity"
+
+
+@dataclass(frozen=True)
+class PerplexityConfig:
+    """`python -m humaneval.perplexity` (conf/humaneval_perplexity.yaml)."""
+
+    model: ModelConfig
+    run_dir: str
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+    pass_run: str | None = None  # a HumanEval sampling run of the model; None = find one beside run_dir
+    search_dir: str | None = None  # where to find it; None = the folder above run_dir
+    batch_size: int = 8  # prompts per forward pass
+    limit: int | None = None
+    problems: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.model.kind == "reference":
+            raise ValueError("model=reference has no language model to score prompts with; pick a checkpoint "
+                             "(model=codegen-350M-mono) or model=tiny-random")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 (or null for all problems), got {self.limit}")
+
+
+def config_from_dict(data: Mapping[str, Any]) -> PerplexityConfig:
+    """The composed config (a plain mapping) as a `PerplexityConfig`; unknown keys are errors."""
+    data = dict(data)
+    data.pop("hydra", None)
+    model = dict(data.pop("model", None) or {})
+    if "name" not in model:
+        raise ValueError("no model selected: add model=<name> (e.g. model=codegen-350M-mono or model=tiny-random)")
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    model["extra"] = {**model.get("extra", {}), **{k: model.pop(k) for k in list(model) if k not in names}}
+    benchmark = dict(data.pop("benchmark", None) or {})
+    benchmark.pop("stop", None)  # sampling settings: nothing is sampled here
+    if "ks" in benchmark:
+        benchmark["ks"] = tuple(benchmark["ks"])
+    problems = data.pop("problems", None)
+    if problems is not None:
+        problems = tuple(str(p) for p in ([problems] if isinstance(problems, (str, int)) else problems))
+    return _build(PerplexityConfig, data, "", model=_build(ModelConfig, model, "model."),
+                  benchmark=_build(BenchmarkConfig, benchmark, "benchmark."), problems=problems)
+
+
+def prompt_perplexities(model, tokenizer, prompts: Mapping[str, str], batch_size: int = 8) -> dict[str, dict]:
+    """{task_id: {"prompt_ppl", "nll", "tokens"}}: each prompt scored on its own (no context)."""
+    ids = list(prompts)
+    scores = score_segments(model, tokenizer, [Segment("", prompts[i]) for i in ids], batch_size)
+    return {i: {"prompt_ppl": math.exp(nll / n) if n else float("nan"), "nll": nll, "tokens": n}
+            for i, (nll, n) in zip(ids, scores)}
+
+
+def find_pass_run(model: str, search_dir: str | Path):
+    """`results.paper_analysis.pick_pass_run` over the runs under `search_dir` (None when none)."""
+    if not Path(search_dir).is_dir():
+        return None
+    runs, _ = load_runs([search_dir])
+    return pick_pass_run(runs, model)
+
+
+def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
+    """Compute (or resume) the prompt perplexities of `cfg`'s problems; returns metrics.json's dict."""
+    t0 = time.perf_counter()
+    problem_set = load_problems(cfg.benchmark.source, hub_id=cfg.benchmark.hub_id, hub_revision=cfg.benchmark.hub_revision)
+    problems = select(problem_set, task_ids=cfg.problems, limit=cfg.limit)
+    if cfg.pass_run:  # checked before the model loads: a wrong path costs nothing
+        pass_run = load_run(cfg.pass_run)
+        if pass_run.benchmark != "humaneval" or pass_run.manifest.mode.endswith("perplexity"):
+            raise ValueError(f"pass_run={cfg.pass_run} is not a HumanEval sampling run")
+        if pass_run.manifest.model != cfg.model.name:
+            raise ValueError(f"pass_run={cfg.pass_run} is a run of {pass_run.manifest.model}, not {cfg.model.name}")
+    else:
+        pass_run = find_pass_run(cfg.model.name, cfg.search_dir or Path(cfg.run_dir).parent)
+    if loaded is None:
+        from codegen_model import registry
+
+        if cfg.model.kind == "hub" and not cfg.model.path:
+            raise ValueError(f"model {cfg.model.name!r} has no checkpoint path or Hub repo id; set model.path")
+        loaded = registry.load(registry.ModelSpec(name=cfg.model.name, kind=cfg.model.kind, path=cfg.model.path,
+                                                  revision=cfg.model.revision, dtype=cfg.model.dtype,
+                                                  device=cfg.model.device))
+    info = loaded.info.to_dict() if hasattr(loaded.info, "to_dict") else dict(loaded.info or {})
+    manifest = Manifest(benchmark="humaneval", model=cfg.model.name, revision=info.get("revision"),
+                        weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
+                        mode=MODE, device=str(info.get("device", "")), dtype=str(info.get("dtype", "")),
+                        versions=library_versions(), git_commit=git_commit(),
+                        extra={"dataset_source": problem_set.source})
+    store = RunStore(cfg.run_dir)
+    store.start(_plain(dataclasses.asdict(cfg)), manifest)
+    path = Path(cfg.run_dir) / PPL_FILE
+    done: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill
+                continue
+            done[row["key"]] = row
+    todo = {p.task_id: p.prompt for p in problems if p.task_id not in done}
+    with open(path, "a", encoding="utf-8") as f:
+        chunk = max(cfg.batch_size * 4, 1)
+        ids = list(todo)
+        for start in range(0, len(ids), chunk):  # flushed chunk by chunk: a kill loses one chunk at most
+            part = {i: todo[i] for i in ids[start:start + chunk]}
+            for task_id, scores in prompt_perplexities(loaded.model, loaded.tokenizer, part, cfg.batch_size).items():
+                row = {"key": task_id, "problem_id": task_id, **scores}
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                done[task_id] = row
+    ppl = {p.task_id: done[p.task_id]["prompt_ppl"] for p in problems}
+    mean, se = mean_stderr(ppl.values())
+    metrics: dict = {"benchmark": "humaneval", "model": cfg.model.name, "mode": MODE, "n_problems": len(ppl),
+                     "prompt_ppl": mean, "prompt_ppl_se": se, "pass_run": None}
+    if pass_run is not None:
+        passed, covered = passed_problems(pass_run.executions)
+        metrics.update(pass_run=str(pass_run.path), pass_run_n=pass_run.n, **prompt_ppl_split(ppl, passed, covered))
+    else:
+        log.warning("humaneval %s prompt perplexity: no HumanEval sampling run of the model found (pass_run=RUN_DIR "
+                    "names one): the pass / non-pass split is left to `python -m results --paper`", cfg.model.name)
+    store.write_metrics(metrics)
+    log.info("humaneval %s prompt perplexity %.3f ± %.3f over %d problems (%.1f s)", cfg.model.name, mean, se,
+             len(ppl), time.perf_counter() - t0)
+    return metrics
