@@ -21,7 +21,6 @@ resumes) and metrics.json, in the run directory.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from results.jsonl import Appender, read_objects
 from results.store import RunStore
 
 from .config import RunConfig, to_dict
@@ -188,14 +188,10 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
     path = Path(cfg.run_dir) / PPL_FILE
     done = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill
-                continue
+        for _, row in read_objects(path):  # a torn last line (a kill) is skipped
             done[row["key"]] = row
     computed = 0
-    with open(path, "a", encoding="utf-8") as f:
+    with Appender(path) as f:
         for p in problems:
             for case in range(p.n_cases):
                 key = f"{problem_key(p.id)}/c{case}"
@@ -208,8 +204,7 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
                         raise ValueError(f"perplexity.history_run={cfg.perplexity.history_run} has no sample 0 for "
                                          f"problem {p.id} case {case}; run it on the same problems first")
                 row = case_perplexity(model, tokenizer, p, case, turns, cfg.perplexity.batch_size)
-                f.write(json.dumps(row) + "\n")
-                f.flush()
+                f.write(row)
                 done[key] = row
                 computed += 1
     wanted = {f"{problem_key(p.id)}/c{c}" for p in problems for c in range(p.n_cases)}
