@@ -115,7 +115,7 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "fd1-write": top('import os\nos.write(1, b"raw\\n")\n'),
     "input-call": top("input()\n"),
     "stdin-read": top("import sys\nsys.stdin.read()\n"),
-    "print-many": top('for _ in range(100000):\n    print("x", end="")\n'),
+    "print-many": top('for _ in range(20000):\n    print("x", end="")\n'),
     # odd exceptions
     "exc-surrogate": alone("    raise ValueError(b'\\xff'.decode('utf-8', 'surrogateescape'))\n"),
     "exc-str-raises": alone("    class E(Exception):\n        def __str__(self):\n            raise RuntimeError('no str')\n"

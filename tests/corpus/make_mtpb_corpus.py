@@ -117,7 +117,7 @@ CATALOGUE: dict[str, Callable[[str], str]] = {
     "exc-keyboard-after": after("raise KeyboardInterrupt\n"),
     # huge output
     "huge-print-before": before('print("x" * 10_000_000)\n'),
-    "many-prints-before": before("for _i in range(200_000):\n    print(_i)\n"),
+    "many-prints-before": before("for _i in range(20_000):\n    print(_i)\n"),
     # recursion
     "recursion-after": after("def _r(n):\n    return _r(n + 1)\n_r(0)\n"),
     "recursion-before": before("def _r(n):\n    return _r(n + 1)\n_r(0)\n"),
