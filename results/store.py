@@ -106,7 +106,14 @@ def _yaml_scalar(value: Any) -> str:
         and text.lower() not in _YAML_WORDS
         and not text[0] in "-.0123456789"
     )
-    return text if plain else json.dumps(text, ensure_ascii=False)
+    if plain:
+        return text
+    quoted = json.dumps(text, ensure_ascii=False)
+    try:
+        quoted.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. a non-UTF-8 path from argv): YAML's \u escapes
+        quoted = json.dumps(text)
+    return quoted
 
 
 def _yaml_lines(value: Any, indent: int, lines: list[str]) -> None:
