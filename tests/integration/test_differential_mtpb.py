@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpus.make_mtpb_corpus import write as write_corpus
+from tests.integration.mtpb_reference import official_verdict, rewrite
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +68,24 @@ def test_verdicts_equal_the_official_executor_on_the_corpus(tmp_path, mtpb_path)
     ]
     assert not mismatches, (f"{len(mismatches)} of {n - sum(unfinished.values())} official verdicts differ:\n"
                             + "\n".join(mismatches))
+
+
+@pytest.mark.parametrize("code, rewritten", [  # the official script's own self-test cases
+    ("def f(a):\n    return a ** 2\nf(2)", "def f(a):\n    return a ** 2\nprint(f(2))"),
+    ("def f(a):\n    return a ** 2\nprint(f(2))", "def f(a):\n    return a ** 2\nprint(f(2))"),
+    ("df.groupby('gender')['alco'].value_counts()", "print(df.groupby('gender')['alco'].value_counts())"),
+    ("x = 1 +", "x = 1 +"),  # a syntax error: unchanged
+    ("x = 3", "x = print(3)"),  # the value of an assignment is wrapped too
+])
+def test_reference_rewrite(code, rewritten):
+    assert rewrite(code) == rewritten
+
+
+def test_reference_verdicts():
+    assert official_verdict("print(3)\nraise ValueError('late')", 3, 5.0) == (True, "")
+    assert official_verdict("x = [1, 2]\nx", [1, 2], 5.0) == (True, "")
+    assert official_verdict("import time\nprint(3)\ntime.sleep(10)", 3, 0.5) == (True, "")
+    assert official_verdict("import time\ntime.sleep(10)\nprint(3)", 3, 0.5) == (False, "list index out of range")
+    assert official_verdict("print({'a': 1})", {"a": 1}, 5.0) == (False, "Unsupported type <class 'dict'>")
+    with pytest.raises(SystemExit):  # ends the whole official run
+        official_verdict("import sys\nprint(3)\nsys.exit(0)", 3, 5.0)
