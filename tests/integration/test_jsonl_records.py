@@ -107,3 +107,16 @@ def test_mtpb_evaluate_reads_our_samples_with_unicode_line_breaks(tmp_path, mtpb
     assert mtpb_evaluate([str(raw), "--data", str(mtpb_path), "--quiet"]) == 0
     again = [json.loads(x) for x in Path(str(raw) + "_results.jsonl").read_bytes().split(b"\n") if x]
     assert [r["passed"] for r in again] == [r["passed"] for r in results]
+
+
+def test_humaneval_evaluate_prints_scores_when_the_results_file_cannot_be_written(tmp_path, capsys):
+    from humaneval.evaluate import main as humaneval_evaluate
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/23", "completion": "    return len(string)\n"}) + "\n")
+    out = tmp_path / "missing-folder" / "results.jsonl"
+    assert humaneval_evaluate([str(samples), "--k", "1", "--workers", "1", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1]) == {"pass@1": 1.0}
+    [line] = [x for x in captured.err.splitlines() if x.startswith("error:")]
+    assert str(out) in line and "--out" in line
