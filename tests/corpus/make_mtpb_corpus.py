@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from mtpb.data import Problem, load_problems  # noqa: E402
+from mtpb.errata import errata_for  # noqa: E402
 from mtpb.prompts import assemble  # noqa: E402
 from results.jsonl import write_jsonl  # noqa: E402
 from tests.integration.mtpb_solutions import VARIANTS, completions  # noqa: E402
@@ -97,6 +98,8 @@ CATALOGUE: dict[str, Callable[[str], str]] = {
     "guard-subprocess": before('import subprocess\nsubprocess.check_output(["echo", "x"])\n'),
     "guard-remove": before('import os\nopen("corpus.txt", "w").close()\nos.remove("corpus.txt")\n'),
     "guard-putenv": before('import os\nos.putenv("CORPUS", "1")\n'),
+    "guard-resource": before("import resource\n"),
+    "guard-system": before('import os\nos.system("true")\n'),
     "guard-caught": before("import os\ntry:\n    os.getcwd()\nexcept TypeError:\n    pass\n"),
     # odd prints
     "print-surrogate": before('print("debug", chr(0xDC80))\n'),
@@ -109,6 +112,8 @@ CATALOGUE: dict[str, Callable[[str], str]] = {
     "print-iter": last_print("print(iter({x}))"),
     "print-iter-then-list": last_print("_it = iter({x})\nprint(_it)\nprint(list(_it))"),
     "print-stack-shadow": after("print_stack = []\n"),
+    "stdout-buffer-before": before('import sys\nsys.stdout.buffer.write(b"x")\n'),
+    "dunder-file-before": before("_here = __file__\n"),
     # odd exceptions
     "exc-after": after('raise ValueError("late")\n'),
     "exc-surrogate-after": after("raise ValueError(b'\\xff'.decode('utf-8', 'surrogateescape'))\n"),
@@ -174,8 +179,9 @@ def build(problems: list[Problem]) -> list[dict]:
     for pid in sorted(VARIANTS):
         p = next(q for q in problems if q.id == pid)
         out.append(line(p, 0, assemble(p.filled_prompts(0), completions(pid, p.inputs[0], variant=True)), "variant"))
-    # catalogue entries go to case-0 references whose last statement is print(X)
-    hosts = [p for p in chosen if _ends_with_single_print(references[(p.id, 0)])]
+    # catalogue entries go to case-0 references whose last statement is print(X), without errata
+    hosts = [p for p in chosen if _ends_with_single_print(references[(p.id, 0)])
+             and not errata_for(p.id)]  # hosts whose reference can pass: the behaviour decides
     list_hosts = [p for p in hosts if isinstance(p.gold(0), list)]  # for the printed iterators
     slot = 0
     for name, make in CATALOGUE.items():
