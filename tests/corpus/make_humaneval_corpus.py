@@ -85,7 +85,7 @@ CATALOGUE: dict[str, Callable[[str, str], str]] = {
     "thread-daemon": top("import threading, time\nthreading.Thread(target=time.sleep, args=(20,), daemon=True).start()\n"),
     "thread-raises": top("import threading\nthreading.Thread(target=lambda: 1 / 0).start()\n"),
     "thread-pool-left": top("import concurrent.futures, time\nconcurrent.futures.ThreadPoolExecutor(1).submit(time.sleep, 20)\n"),
-    "thread-late-exit": top("import threading, os, time\ndef _bye():\n    time.sleep(1.0)\n    os._exit(3)\n"
+    "thread-late-exit": top("import threading, os, time\ndef _bye():\n    time.sleep(2.0)\n    os._exit(3)\n"
                             "threading.Thread(target=_bye).start()\n"),
     # exits
     "exit-call": top("exit(0)\n"),
