@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from results.jsonl import Appender, read_objects
 from results.store import RunStore
+from results.jsonl import Appender, read_objects
 
 from .config import RunConfig, to_dict
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
