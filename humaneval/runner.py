@@ -29,7 +29,8 @@ from typing import Sequence
 from codegen_model.generator import Completion, Generator, Request
 from results.metrics import summarize
 from results.progress import make_progress
-from results.records import ExecutionRecord, SampleRecord, make_key
+from results.jsonl import clip_text
+from results.records import DETAIL_MAX_CHARS, ExecutionRecord, SampleRecord, make_key
 from results.shard import contiguous_runs, owned_range
 from results.store import RunStore
 from sandbox import ExecResult, Limits
@@ -214,10 +215,11 @@ def sample_record(key: str, problem: Problem, completion: Completion) -> SampleR
 
 def execution_record(key: str, problem: Problem, index: int, result: ExecResult) -> ExecutionRecord:
     status = str(getattr(result.status, "value", result.status))
+    detail = clip_text(result.detail, DETAIL_MAX_CHARS)  # a record is one bounded line
     return ExecutionRecord(
         key=key, problem_id=problem.task_id, sample_index=index, status=status,
-        passed=status == "passed", detail=result.detail, duration_s=result.duration_s,
-        cached=bool(result.cached), extra={"result": result_string(status, result.detail)},
+        passed=status == "passed", detail=detail, duration_s=result.duration_s,
+        cached=bool(result.cached), extra={"result": result_string(status, detail)},
     )
 
 

@@ -15,7 +15,6 @@ scripts (problem 57 carries one surplus output, which is ignored there too).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -23,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+
+from results.jsonl import JSONLError, parse_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +158,11 @@ def parse_problems(data: bytes, where: str) -> tuple[Problem, ...]:
     """Problems from the bytes of an MTPB JSONL file, sorted by id; errors name `where:line`."""
     problems: list[Problem] = []
     seen: dict[int, int] = {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(f"{where}:{number}: not a JSON line ({err}); the file is corrupt or not MTPB") from None
+    try:
+        rows = list(parse_jsonl(data, where))
+    except JSONLError as err:
+        raise DataError(f"{err}; the file is corrupt or not MTPB") from None
+    for number, row in rows:
         problem = _problem_from_row(row, f"{where}:{number}")
         if problem.id in seen:
             raise DataError(f"{where}:{number}: problem id {problem.id} already defined on line {seen[problem.id]}")

@@ -12,6 +12,8 @@ Writes `PATH_results.jsonl` beside each input file (for a run directory, beside 
 samples.jsonl): one line per input line, in the same order, with `passed` (under `--scoring`),
 `official_passed`, `strict_passed`, `status`, `detail`, `value` (the last print's first argument as
 JSON where it can be, else null) and `value_repr`. Prints the pass rate and the per-problem table.
+Files are read and written by `results.jsonl` (docs/design.md §5): lines split on "\\n" only (a
+U+2028 inside a program never splits a line), any text written.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from results.records import ExecutionRecord
+from results.jsonl import JSONLError, clip_text, read_objects, write_jsonl
+from results.records import DETAIL_MAX_CHARS, ExecutionRecord
 from sandbox import Limits
 
 from .data import DataError, Problem, ProblemSet, load_problems
@@ -54,18 +57,12 @@ class Entry:
 
 
 def _lines(path: Path) -> list[tuple[int, dict]]:
-    out = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{number}: not a JSON line ({err})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-        out.append((number, obj))
-    return out
+    """(line number, object) of a samples file (`results.jsonl`: split on "\\n" only, so U+2028,
+    U+2029 or U+0085 inside a string never split a line; a torn last line is skipped and logged)."""
+    try:
+        return read_objects(path)
+    except JSONLError as err:
+        raise InputError(str(err)) from None
 
 
 def _pid(value: Any, where: str) -> int:
@@ -149,7 +146,8 @@ def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None,
         e = entries[index]
         value = outcome.value or {}
         results[index] = {**e.raw, "passed": outcome.passed(scoring), "official_passed": outcome.official,
-                          "strict_passed": outcome.strict, "status": outcome.status, "detail": outcome.detail,
+                          "strict_passed": outcome.strict, "status": outcome.status,
+                          "detail": clip_text(outcome.detail, DETAIL_MAX_CHARS),
                           "value": value.get("json"), "value_repr": value.get("repr")}
         category = by_id[e.problem_id].category if e.problem_id in by_id else ""
         records[index] = ExecutionRecord(
@@ -184,9 +182,8 @@ def _problems_for(entries: Sequence[Entry], by_id: dict[int, Problem]) -> list[P
 
 
 def write_results(path: Path, lines: Sequence[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(json.dumps(line, default=repr) + "\n")
+    """One results file (`results.jsonl`: ASCII JSON lines, any text encodable; non-JSON values as repr)."""
+    write_jsonl(path, lines, default=repr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,15 +208,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    unwritten = []
     for path, lines in outputs.items():
-        write_results(path, lines)
-        log.info("wrote %s (%d lines)", path, len(lines))
+        try:
+            write_results(path, lines)
+            log.info("wrote %s (%d lines)", path, len(lines))
+        except OSError as err:  # the scores are computed: still print them below
+            unwritten.append(f"could not write {path} ({err})")
     if not args.quiet:
         print(format_problem_table(metrics))
     print(format_summary(metrics))
     print(json.dumps({"pass_rate": metrics["pass_rate"], "official_pass_rate": metrics["official_pass_rate"],
                       "strict_pass_rate": metrics["strict_pass_rate"], "n_executions": metrics["n_executions"]}))
-    return 0
+    for problem in unwritten:
+        print(f"error: {problem}; make the folder of the samples file writable", file=sys.stderr)
+    return 2 if unwritten else 0
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ resumes) and metrics.json, in the run directory.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -36,6 +35,7 @@ from codegen_model.scoring import Segment, score_segments
 from results.paper_analysis import PPL_FILE, mean_stderr
 from results.runs import find_runs
 from results.store import RunStore
+from results.jsonl import Appender, read_objects
 
 from .config import RunConfig, to_dict
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
@@ -194,14 +194,10 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
     path = Path(cfg.run_dir) / PPL_FILE
     done = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill
-                continue
+        for _, row in read_objects(path):  # a torn last line (a kill) is skipped
             done[row["key"]] = row
     computed = 0
-    with open(path, "a", encoding="utf-8") as f:
+    with Appender(path) as f:
         for p in problems:
             for case in range(p.n_cases):
                 key = f"{problem_key(p.id)}/c{case}"
@@ -214,8 +210,7 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
                         raise ValueError(f"perplexity.history_run={cfg.perplexity.history_run} has no sample 0 for "
                                          f"problem {p.id} case {case}; run it on the same problems first")
                 row = case_perplexity(model, tokenizer, p, case, turns, cfg.perplexity.batch_size)
-                f.write(json.dumps(row) + "\n")
-                f.flush()
+                f.write(row)
                 done[key] = row
                 computed += 1
     wanted = {f"{problem_key(p.id)}/c{c}" for p in problems for c in range(p.n_cases)}

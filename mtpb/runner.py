@@ -276,7 +276,7 @@ def execution_record(key: str, item: WorkItem, index: int, outcome: Outcome, res
     errata = excluded_cases(item.problem.id, item.problem.n_cases, datasets_available).get(item.case, [])
     return ExecutionRecord(
         key=key, problem_id=problem_key(item.problem.id), sample_index=index, status=outcome.status,
-        passed=outcome.passed(scoring), detail=outcome.detail[:2000], duration_s=result.duration_s,
+        passed=outcome.passed(scoring), detail=outcome.detail, duration_s=result.duration_s,  # cut by the record
         case_index=item.case, cached=bool(result.cached),
         extra={"category": item.problem.category, "official_passed": outcome.official,
                "strict_passed": outcome.strict, "n_prints": outcome.n_prints, "value": compact_value(outcome.value),

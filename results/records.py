@@ -19,11 +19,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from results.jsonl import clip_text
+
 # Fields that measure wall-clock time or cache hits: they differ between otherwise equal runs.
 VOLATILE_FIELDS: dict[str, tuple[str, ...]] = {
     "SampleRecord": ("time_s",),
     "ExecutionRecord": ("duration_s", "cached"),
 }
+
+
+# The longest `ExecutionRecord.detail` stored; longer messages are cut with a marker.
+DETAIL_MAX_CHARS = 4000
 
 
 class RecordError(ValueError):
@@ -145,6 +151,11 @@ class ExecutionRecord(_Record):
     case_index: int | None = None
     cached: bool = False
     extra: dict = field(default_factory=dict)  # e.g. {"category": ..., "strict_passed": ...}
+
+    def __post_init__(self) -> None:
+        # A record is one bounded line: a long message is cut with a marker (results.jsonl.clip_text).
+        if isinstance(self.detail, str):
+            self.detail = clip_text(self.detail, DETAIL_MAX_CHARS)
 
 
 @dataclass

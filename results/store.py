@@ -9,7 +9,8 @@ Files in a run directory::
     metrics.json       written by `write_metrics` when the run is done
     samples.rank{r}-of-{w}.jsonl, executions.rank{r}-of-{w}.jsonl   shard files (sharded runs)
 
-Writing: `append_*` writes one JSON line and flushes it at once (and `os.fsync`s it with
+Every JSONL file goes through `results.jsonl` (ASCII JSON lines, any `str` encodable, split on
+"\\n" only). Writing: `append_*` writes one JSON line and flushes it at once (and `os.fsync`s it with
 ``fsync=True``), so a run killed at any moment loses at most the line being written. A key already
 stored is not written again (`append_*` returns False). Before a writer appends to a file whose
 last line was cut by a kill, it drops that partial line (logged).
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from results import jsonl
+from results.jsonl import ReadIssue
 from results.records import ExecutionRecord, Manifest, RecordError, SampleRecord, key_order
 
 log = logging.getLogger(__name__)
@@ -57,41 +60,17 @@ class RunStoreError(ValueError):
     """A run directory that cannot be used as asked (e.g. resumed with another model)."""
 
 
-@dataclass(frozen=True)
-class ReadIssue:
-    """Something a reader skipped: a cut last line of a run in progress or killed."""
-
-    path: str
-    line: int
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.problem}"
-
-
 def read_jsonl(path: Path, cls: type[R], issues: list[ReadIssue] | None = None) -> list[R]:
-    """Records of one JSONL file, in file order. A cut last line is skipped and added to `issues`."""
+    """Records of one JSONL file, in file order (`results.jsonl`: split on "\\n" only; a torn last
+    line is skipped and added to `issues`). Raises `RecordError` naming file and line otherwise."""
     path = Path(path)
     if not path.exists():
         return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    out: list[R] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        is_last = number == len(lines)  # no newline after it: possibly cut by a kill
-        try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            if is_last:
-                log.warning("%s:%d: skipping a cut last line (run in progress or killed)", path, number)
-                if issues is not None:
-                    issues.append(ReadIssue(str(path), number, "cut last line skipped (run in progress or killed)"))
-                continue
-            raise RecordError(f"{path}:{number}: not a JSON line ({err}); the file is corrupt") from None
-        out.append(cls.from_dict(obj, where=f"{path}:{number}"))
-    return out
+    try:
+        lines = jsonl.read_jsonl(path, issues)
+    except jsonl.JSONLError as err:
+        raise RecordError(f"{err}; the file is corrupt") from None
+    return [cls.from_dict(obj, where=f"{path}:{number}") for number, obj in lines]
 
 
 def write_yaml(value: Any) -> str:
@@ -127,7 +106,14 @@ def _yaml_scalar(value: Any) -> str:
         and text.lower() not in _YAML_WORDS
         and not text[0] in "-.0123456789"
     )
-    return text if plain else json.dumps(text, ensure_ascii=False)
+    if plain:
+        return text
+    quoted = json.dumps(text, ensure_ascii=False)
+    try:
+        quoted.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. a non-UTF-8 path from argv): YAML's \u escapes
+        quoted = json.dumps(text)
+    return quoted
 
 
 def _yaml_lines(value: Any, indent: int, lines: list[str]) -> None:
@@ -196,44 +182,7 @@ def _write_replace(path: Path, text: str) -> None:
 
 
 def _record_line(record: SampleRecord | ExecutionRecord) -> str:
-    return json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
-
-
-class _Appender:
-    """One JSONL file opened for appending, repaired first if a kill cut its last line."""
-
-    def __init__(self, path: Path, fsync: bool):
-        self.path = path
-        self.fsync = fsync
-        self._file = None
-
-    def _open(self):
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb+") as f:
-                data = f.read()
-                if not data.endswith(b"\n"):
-                    cut = data.rfind(b"\n") + 1
-                    tail = data[cut:]
-                    try:
-                        json.loads(tail)
-                        f.write(b"\n")  # a complete line whose newline was lost
-                    except (json.JSONDecodeError, UnicodeDecodeError):
-                        log.warning("%s: dropping a cut last line of %d bytes left by a killed run", self.path, len(tail))
-                        f.truncate(cut)
-        self._file = open(self.path, "a", encoding="utf-8")
-
-    def write(self, line: str) -> None:
-        if self._file is None:
-            self._open()
-        self._file.write(line)
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+    return jsonl.dumps_line(record.to_dict())
 
 
 class RunStore:
@@ -249,7 +198,7 @@ class RunStore:
         self.fsync = fsync
         self._issues: dict[str, list[ReadIssue]] = {}  # per file, from its latest read
         self._lock = threading.Lock()
-        self._appenders: dict[str, _Appender] = {}
+        self._appenders: dict[str, jsonl.Appender] = {}
         self._keys: dict[str, set[str]] = {}  # keys stored, loaded on first use
 
     # ---- paths ---------------------------------------------------------------------------
@@ -277,7 +226,7 @@ class RunStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not manifest.created_at:
             manifest.created_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        manifest_text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        manifest_text = json.dumps(manifest.to_dict(), indent=2) + "\n"
         created = _write_exclusive(self.run_dir / MANIFEST_FILE, manifest_text)
         config_text = write_yaml(config)
         if not _write_exclusive(self.run_dir / CONFIG_FILE, config_text):
@@ -357,8 +306,8 @@ class RunStore:
                 return False
             if kind not in self._appenders:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
-                self._appenders[kind] = _Appender(self.path(kind), self.fsync)
-            self._appenders[kind].write(line)
+                self._appenders[kind] = jsonl.Appender(self.path(kind), self.fsync)
+            self._appenders[kind].write_line(line)
             keys.add(record.key)
             return True
 
@@ -377,7 +326,7 @@ class RunStore:
     def write_metrics(self, metrics: dict) -> None:
         """Write metrics.json (atomically replaced; NaN written as null)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(_json_safe(metrics), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        text = json.dumps(_json_safe(metrics), indent=2, allow_nan=False) + "\n"
         _write_replace(self.run_dir / METRICS_FILE, text)
 
     def metrics(self) -> dict | None:
