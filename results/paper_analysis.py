@@ -15,7 +15,6 @@ directories that `read_perplexity_run` reads).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from results.jsonl import read_jsonl
 from results.store import RunStore
 
 PPL_FILE = "perplexity.jsonl"  # one line per scored unit (MTPB test case, HumanEval problem)
@@ -130,11 +130,7 @@ def read_perplexity_run(run_dir: str | Path) -> tuple[object, dict | None, list[
     rows = []
     path = Path(run_dir) / PPL_FILE
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+        rows = [row for _, row in read_jsonl(path)]  # a line cut by a kill is skipped
     return manifest, store.metrics(), rows
 
 

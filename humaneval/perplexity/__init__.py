@@ -19,7 +19,6 @@ whichever sampling run of the model it is given.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -32,6 +31,7 @@ from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_
 from results.records import Manifest
 from results.runs import load_run, load_runs
 from results.store import RunStore
+from results.jsonl import Appender, read_objects
 
 from ..config import BenchmarkConfig, ModelConfig, _build, _plain
 from ..data import load_problems, select
@@ -133,22 +133,17 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
     path = Path(cfg.run_dir) / PPL_FILE
     done: dict[str, dict] = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill
-                continue
+        for _, row in read_objects(path):  # a line cut by a kill is skipped
             done[row["key"]] = row
     todo = {p.task_id: p.prompt for p in problems if p.task_id not in done}
-    with open(path, "a", encoding="utf-8") as f:
+    with Appender(path) as f:
         chunk = max(cfg.batch_size * 4, 1)
         ids = list(todo)
         for start in range(0, len(ids), chunk):  # flushed chunk by chunk: a kill loses one chunk at most
             part = {i: todo[i] for i in ids[start:start + chunk]}
             for task_id, scores in prompt_perplexities(loaded.model, loaded.tokenizer, part, cfg.batch_size).items():
                 row = {"key": task_id, "problem_id": task_id, **scores}
-                f.write(json.dumps(row) + "\n")
-                f.flush()
+                f.write(row)
                 done[task_id] = row
     ppl = {p.task_id: done[p.task_id]["prompt_ppl"] for p in problems}
     mean, se = mean_stderr(ppl.values())
