@@ -288,10 +288,12 @@ class CodeGenModel(CodeGenPreTrainedModel):
         position_ids = position_ids.to(device).long()
         if position_ids.dim() == 1:
             position_ids = position_ids[None]
-        if int(position_ids.max()) >= self.config.n_positions or int(position_ids.min()) < 0:
+        if int(position_ids.max()) >= self.config.n_positions:
             raise ValueError(
-                f"position {int(position_ids.max())} is outside the model's context of "
+                f"position {int(position_ids.max())} exceeds the model's context of "
                 f"{self.config.n_positions} tokens; shorten the prompt or lower max_new_tokens")
+        if int(position_ids.min()) < 0:
+            raise ValueError(f"position_ids must be >= 0, got {int(position_ids.min())}")
         dtype = x.dtype
         # Additive bias (B, 1, T, Tk). A query sees key j iff j <= its cache index and the mask
         # keeps j: future keys get -inf, padded keys the dtype's finite minimum. A query that sees
