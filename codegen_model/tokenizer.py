@@ -333,14 +333,11 @@ class CodeGenTokenizer:
             if len({len(row) for row in ids}) > 1:
                 raise ValueError("Unable to create tensor: the texts have different lengths; pass padding=True "
                                  "(and a pad token) or truncation=True with max_length")
-            if return_tensors == "pt":
-                import torch
+            import torch  # lazily: a tokenizer alone needs no torch
 
-                out = {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
-            else:
-                import numpy as np
-
-                out = {k: np.array(v, dtype=np.int64) for k, v in out.items()}
+            out = {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
+            if return_tensors == "np":  # int64 arrays, through torch (numpy is not a dependency here)
+                out = {k: v.numpy() for k, v in out.items()}
         elif single:
             out = {k: v[0] for k, v in out.items()}
         return BatchEncoding(out)
