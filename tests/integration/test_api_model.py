@@ -395,3 +395,31 @@ def test_generate_accepts_the_documented_defaults_explicitly(ours):
     ids = torch.tensor([[1, 2]])
     assert torch.equal(ours.generate(ids, num_beams=1, repetition_penalty=1.0, output_scores=False),
                        ours.generate(ids))
+
+
+@pytest.mark.parametrize("sizes", [dict(n_embd=64, n_head=2, rotary_dim=32), dict(n_embd=64, n_head=8, rotary_dim=2, n_inner=50),
+                                   dict(n_embd=48, n_head=6, rotary_dim=8, activation_function="relu"),
+                                   dict(n_embd=32, n_head=4, rotary_dim=8, n_layer=3, layer_norm_epsilon=1e-3)])
+def test_other_configurations(tmp_path, sizes):
+    """Heads not divisible by 4, narrow or whole-head rotary, a set n_inner, another activation."""
+    model = CodeGenForCausalLM(CodeGenConfig(**{"vocab_size": 300, "n_positions": 64, "n_ctx": 64, "n_layer": 2,
+                                                **sizes})).init_random(2).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 1:
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))) * 0.1)
+    model.save_pretrained(tmp_path)
+    sdpa = transformers.CodeGenForCausalLM.from_pretrained(str(tmp_path)).eval()
+    eager = transformers.CodeGenForCausalLM.from_pretrained(str(tmp_path), attn_implementation="eager").eval()
+    ids = torch.randint(0, 300, (3, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :4] = mask[2, :1] = 0
+    with torch.no_grad():
+        a, b = model(ids, attention_mask=mask, labels=ids), sdpa(ids, attention_mask=mask, labels=ids)
+        close(a.logits, b.logits)
+        assert abs(a.loss.item() - b.loss.item()) <= FINE_ATOL
+        for x, y in zip(model(ids, attention_mask=mask, output_attentions=True).attentions,
+                        eager(ids, attention_mask=mask, output_attentions=True).attentions):
+            close(x, y, FINE_ATOL)
+    assert model.generate(ids, attention_mask=mask, max_new_tokens=15).tolist() == \
+        sdpa.generate(ids, attention_mask=mask, max_new_tokens=15).tolist()
