@@ -1,14 +1,20 @@
-"""CodeGen in pure PyTorch (DESIGN §2), read bottom-up: rotary, attention, MLP, block, model.
+"""CodeGen in pure PyTorch (docs/design.md §2), read bottom-up: rotary, attention, MLP, block, model.
 
-Reference: transformers' `models/codegen/modeling_codegen.py`; parity is tested. The quirks that
-matter: `qkv_proj` packs 4 groups, each split [query | value | key], heads numbered group-major;
-GPT-J "rotate every two" rotary on the first `rotary_dim` dims of each head; one LayerNorm feeding
-attention and MLP in parallel; attention scores/softmax in fp32; biased, untied `lm_head`.
+Reference: transformers' `models/codegen/modeling_codegen.py` and the CodeGen page of the
+Transformers documentation, whose `CodeGenModel` / `CodeGenForCausalLM` API (from_pretrained,
+save_pretrained, the documented forward arguments and outputs, `generate`) these classes offer;
+parity is tested (tests/integration/test_parity.py, test_api_model.py; docs/api.md). The quirks
+that matter: `qkv_proj` packs 4 groups, each split [query | value | key], heads numbered
+group-major; GPT-J "rotate every two" rotary on the first `rotary_dim` dims of each head; one
+LayerNorm feeding attention and MLP in parallel; attention scores/softmax in fp32; biased, untied
+`lm_head`.
 
-Caching: a `Cache` exposes, per row, where this forward's tokens start (`starts`) and stores keys
-and values (`update`). The causal rule is uniform: query `i` of row `b` sits at cache index
-`starts[b] + i` and sees key `j` iff `j <= starts[b] + i` and `attention_mask[b, j]`. That makes one
-code path exact for left padding, ragged rows and the engine's slot cache.
+Caching: a `Cache` (cache.py) exposes, per row, where this forward's tokens start (`starts`) and
+stores keys and values (`update`). The causal rule is uniform: query `i` of row `b` sits at cache
+index `starts[b] + i` and sees key `j` iff `j <= starts[b] + i` and `attention_mask[b, j]`. That
+makes one code path exact for left padding, ragged rows, `DynamicCache` continuation and the
+engine's slot caches. Position ids default to the cache index (transformers' default); left-padded
+rows that should count from 0 pass `positions_from_mask` (as `generate` does).
 """
 
 from __future__ import annotations

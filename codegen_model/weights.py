@@ -1,4 +1,4 @@
-"""Load CodeGen checkpoints in the Hugging Face layout into our model (DESIGN §2, "Weights").
+"""Load CodeGen checkpoints in the Hugging Face layout into our model (docs/design.md §2, "Weights").
 
 A checkpoint folder holds `config.json` and the weights as `model.safetensors` or
 `pytorch_model.bin` (the released CodeGen checkpoints: fp16, written with `torch.save`), each
