@@ -68,9 +68,6 @@ def _as_id_list(ids) -> list[int]:
         ids = ids.tolist()
     if isinstance(ids, int):
         return [ids]
-    ids = list(ids)
-    if ids and isinstance(ids[0], (list, tuple)):
-        raise ValueError("decode takes one sequence of ids; use batch_decode for a batch")
     return [int(i) for i in ids]
 
 
@@ -344,15 +341,21 @@ class CodeGenTokenizer:
 
     # ------------------------------------------------------------------ decoding
     def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None,
-               truncate_before_pattern: Sequence[str] | None = None) -> str:
+               truncate_before_pattern: Sequence[str] | None = None) -> str | list[str]:
         """The text of one sequence of ids (an int, a list, a 1-D tensor or numpy array).
 
         skip_special_tokens drops `<|endoftext|>` (and the pad token). clean_up_tokenization_spaces
         is accepted and, as in transformers 5 for this BPE tokenizer, never applied (it would corrupt
         code). Ids outside the vocabulary (the model's padding rows) decode to nothing, as in
-        transformers. truncate_before_pattern: see the module docstring. Raises ValueError for
-        negative ids or a batch (use batch_decode).
+        transformers. truncate_before_pattern: see the module docstring. A batch (2-D) gives a list
+        of strings, as in transformers 5. Raises ValueError for negative ids.
         """
+        if hasattr(token_ids, "tolist"):
+            token_ids = token_ids.tolist()
+        if isinstance(token_ids, (list, tuple)) and token_ids and isinstance(token_ids[0], (list, tuple)):
+            # a batch: transformers 5 decodes each row
+            return self.batch_decode(token_ids, skip_special_tokens, clean_up_tokenization_spaces,
+                                     truncate_before_pattern)
         ids = _as_id_list(token_ids)
         if ids and min(ids) < 0:
             raise ValueError(f"token id {min(ids)} is negative; token ids are in [0, {self.vocab_size})")

@@ -152,6 +152,7 @@ def test_batch_decode(pair, kind):
     batch = {"list": rows, "tensor": torch.tensor(rows), "numpy": np.array(rows)}[kind]
     for skip in (False, True):
         assert ours.batch_decode(batch, skip_special_tokens=skip) == theirs.batch_decode(batch, skip_special_tokens=skip)
+        assert ours.decode(batch, skip_special_tokens=skip) == theirs.decode(batch, skip_special_tokens=skip)  # a list
 
 
 def test_convert_ids_to_tokens(pair):
