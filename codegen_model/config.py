@@ -69,6 +69,13 @@ class CodeGenConfig:
 
     MP_NUM = 4  # qkv_proj is packed in 4 model-parallel groups, each [q | v | k]
 
+    def __getattr__(self, name: str):
+        """transformers' generic config keys given to the constructor (see GENERIC_KEYS)."""
+        extra = self.__dict__.get("extra") or {}
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"CodeGenConfig has no attribute {name!r}")
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -131,8 +138,8 @@ class CodeGenConfig:
 
     @classmethod
     def from_dict(cls, data: dict, **overrides) -> "CodeGenConfig":
-        """From a config.json's mapping; keys that are not fields (transformers' bookkeeping such as
-        `transformers_version`, `torch_dtype`, `task_specific_params`) are ignored. `overrides` are
+        """From a config.json's mapping; transformers' generic keys (GENERIC_KEYS, e.g.
+        `transformers_version`, `torch_dtype`, `pad_token_id`) are kept in `extra`, other keys ignored. `overrides` are
         fields to replace; an unknown override raises ConfigError."""
         model_type = data.get("model_type", "codegen")
         if model_type != "codegen":
@@ -141,7 +148,8 @@ class CodeGenConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(f"CodeGenConfig has no field {unknown[0]!r}; the fields are {', '.join(sorted(known))}")
-        return cls(**{**{k: v for k, v in data.items() if k in known}, **overrides})
+        keep = known | GENERIC_KEYS
+        return cls(**{**{k: v for k, v in data.items() if k in keep}, **overrides})
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "CodeGenConfig":
@@ -191,8 +199,11 @@ class CodeGenConfig:
         return path
 
     def to_dict(self) -> dict:
-        """Every field plus `model_type` and `architectures`, as config.json holds them."""
-        return {"model_type": "codegen", "architectures": ["CodeGenForCausalLM"], **asdict(self)}
+        """Every field plus `model_type`, `architectures` and the generic keys given, as config.json
+        holds them."""
+        extra = {k: v for k, v in (self.__dict__.get("extra") or {}).items()
+                 if k not in ("model_type", "architectures")}
+        return {"model_type": "codegen", "architectures": ["CodeGenForCausalLM"], **extra, **asdict(self)}
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -202,3 +213,30 @@ class CodeGenConfig:
         E, V, I, L = self.n_embd, self.vocab_size, self.inner_dim, self.n_layer
         block = 2 * E + 3 * E * E + E * E + (E * I + I) + (I * E + E)
         return V * E + L * block + 2 * E + (V * E + V)
+
+
+# transformers' generic `PreTrainedConfig` keys: the constructor accepts them (kept in `extra`,
+# readable as attributes, written back by to_dict) so that configs built for transformers build
+# here too; `pad_token_id` is generate's default pad id, `output_attentions`,
+# `output_hidden_states` and `return_dict` the forward's defaults. Any other unknown name raises.
+GENERIC_KEYS = frozenset({
+    "pad_token_id", "output_attentions", "output_hidden_states", "return_dict", "dtype", "torch_dtype",
+    "transformers_version", "architectures", "model_type", "_name_or_path", "name_or_path", "id2label",
+    "label2id", "problem_type", "is_encoder_decoder", "chunk_size_feed_forward", "tokenizer_class",
+    "task_specific_params", "gradient_checkpointing", "scale_attn_weights", "attn_implementation",
+    "summary_activation", "summary_first_dropout", "summary_proj_to_labels", "summary_type",
+    "summary_use_proj"})
+_dataclass_init = CodeGenConfig.__init__
+
+
+def _init(self, *args, **kwargs) -> None:
+    known = {f.name for f in fields(CodeGenConfig)}
+    unknown = sorted(k for k in kwargs if k not in known and k not in GENERIC_KEYS)
+    if unknown:
+        raise ConfigError(f"CodeGenConfig has no field {unknown[0]!r}; the fields are {', '.join(sorted(known))}")
+    self.extra = {k: kwargs.pop(k) for k in list(kwargs) if k not in known}
+    _dataclass_init(self, *args, **kwargs)
+
+
+_init.__doc__ = _dataclass_init.__doc__
+CodeGenConfig.__init__ = _init

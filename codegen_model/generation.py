@@ -110,7 +110,7 @@ class GenerationMixin:
 
         # -- special tokens (transformers' _prepare_special_tokens)
         eos = _ids_tensor(config.eos_token_id if eos_token_id is None else eos_token_id, device)
-        pad = pad_token_id
+        pad = pad_token_id if pad_token_id is not None else getattr(config, "pad_token_id", None)
         if pad is None and eos is not None and eos.numel():
             pad = int(eos[0])
         if eos is not None and eos.numel() == 0:

@@ -274,6 +274,12 @@ class CodeGenModel(CodeGenPreTrainedModel):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         if use_cache is None:
             use_cache = self.config.use_cache
+        if output_attentions is None:
+            output_attentions = getattr(self.config, "output_attentions", False)
+        if output_hidden_states is None:
+            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
         if use_cache and cache is None:
             cache = DynamicCache()
         x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds
@@ -380,7 +386,9 @@ class CodeGenForCausalLM(CodeGenPreTrainedModel, _generation_mixin()):
         CodeGenModel.forward does, and for labels whose shape differs from the kept logits'.
         """
         out = self.transformer(input_ids, past_key_values, attention_mask, token_type_ids, position_ids,
-                               inputs_embeds, use_cache, output_attentions, output_hidden_states, cache=cache)
+                               inputs_embeds, use_cache, output_attentions, output_hidden_states, True, cache=cache)
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
         h = out.last_hidden_state
         if isinstance(logits_to_keep, torch.Tensor):
             if logits_to_keep.dim() != 1 or logits_to_keep.is_floating_point() or logits_to_keep.dtype == torch.bool:

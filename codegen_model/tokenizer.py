@@ -77,6 +77,12 @@ _TRUNCATION = {True: True, "longest_first": True, "only_first": True, False: Fal
                None: None}
 
 
+# transformers' tokenizer-call arguments accepted at their defaults only (they change nothing then).
+_CALL_DEFAULTS = {"stride": 0, "is_split_into_words": False, "return_overflowing_tokens": False,
+                  "return_special_tokens_mask": False, "return_offsets_mapping": False,
+                  "text_target": None, "text_pair_target": None}
+
+
 class CodeGenTokenizer:
     """Text <-> token ids, with the documented CodeGenTokenizer API.
 
@@ -266,9 +272,11 @@ class CodeGenTokenizer:
         """
         if text_pair is not None:
             raise TypeError("CodeGenTokenizer here encodes single texts; text pairs are not supported")
-        if unsupported:
-            raise TypeError(f"CodeGenTokenizer.__call__ does not support {', '.join(sorted(unsupported))} "
-                            "(see docs/api.md)")
+        unsupported.pop("verbose", None)  # only transformers' warnings; this tokenizer has none to silence
+        bad = sorted(k for k, v in unsupported.items() if k not in _CALL_DEFAULTS or v != _CALL_DEFAULTS[k])
+        if bad:
+            raise TypeError(f"CodeGenTokenizer.__call__ does not support "
+                            f"{', '.join(f'{k}={unsupported[k]!r}' for k in bad)} (see docs/api.md)")
         single = isinstance(text, str)
         if not single and not (isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text)):
             raise ValueError("text must be a string or a list of strings")

@@ -423,3 +423,17 @@ def test_other_configurations(tmp_path, sizes):
             close(x, y, FINE_ATOL)
     assert model.generate(ids, attention_mask=mask, max_new_tokens=15).tolist() == \
         sdpa.generate(ids, attention_mask=mask, max_new_tokens=15).tolist()
+
+
+def test_config_accepts_transformers_generic_keys(tmp_path):
+    """A config built for transformers builds here; its forward defaults and pad id are honoured."""
+    hf = transformers.CodeGenConfig(**SIZES, pad_token_id=0, output_hidden_states=True, return_dict=False)
+    cfg = CodeGenConfig(**hf.to_dict())
+    assert cfg == CodeGenConfig(**SIZES) and cfg.pad_token_id == 0 and cfg.to_dict()["pad_token_id"] == 0
+    model = CodeGenForCausalLM(cfg).init_random(0).eval()
+    out = model(torch.tensor([[1, 2, 3]]))
+    assert isinstance(out, tuple) and len(out[-1]) == SIZES["n_layer"] + 1  # logits, cache, hidden states
+    cfg.save_pretrained(tmp_path)
+    assert CodeGenConfig.from_pretrained(tmp_path).pad_token_id == 0
+    with pytest.raises(ConfigError, match="no field 'n_layers'"):
+        CodeGenConfig(n_layers=2)
