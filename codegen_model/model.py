@@ -175,8 +175,9 @@ class CodeGenPreTrainedModel(nn.Module):
 
         dtype: "auto" (float16 on CUDA, float32 on CPU), "float32" / "float16" / "bfloat16" or a
         torch.dtype (`torch_dtype` is accepted as its older name). device: "cpu" (default), "cuda",
-        "cuda:N" or a torch.device. Loaded in eval mode without gradients, as transformers does
-        (`model.train()` turns dropout on). `config` must equal the checkpoint's if given.
+        "cuda:N" or a torch.device. Loaded in eval mode with trainable parameters, as transformers
+        does (`model.train()` turns dropout on; wrap inference in `torch.no_grad()`). `config` must
+        equal the checkpoint's if given.
 
         Raises CheckpointError (folder/repo not found, offline without a cached copy, weights that
         do not match config.json), ConfigError, DeviceError: each one line naming the fix; TypeError
@@ -195,6 +196,7 @@ class CodeGenPreTrainedModel(nn.Module):
         checkpoint = resolve_checkpoint(pretrained_model_name_or_path, revision)
         model = load_from_folder(checkpoint.folder, "auto" if dtype is None else dtype, device or "cpu",
                                  source=checkpoint.source, bare=cls is CodeGenModel)
+        model.requires_grad_(True)  # the harness's loader freezes; transformers' from_pretrained does not
         if config is not None and config != model.config:
             raise ValueError(f"{checkpoint.source}: the config passed differs from the checkpoint's config.json; "
                              "drop config= or save the model with it first")

@@ -136,6 +136,9 @@ def test_from_pretrained_reads_a_transformers_checkpoint(tmp_path, theirs_sdpa, 
     with torch.no_grad():
         close(model(ids, attention_mask=mask).logits, theirs_sdpa(ids, attention_mask=mask).logits)
     assert not model.training and model.dtype == torch.float32 and model.device.type == "cpu"
+    loss = model(ids[:1, :5], labels=ids[:1, :5]).loss  # trainable, as transformers loads it
+    loss.backward()
+    assert model.lm_head.weight.grad is not None
     half = CodeGenForCausalLM.from_pretrained(tmp_path, dtype="bfloat16")
     assert half.dtype == torch.bfloat16
     assert CodeGenForCausalLM.from_pretrained(tmp_path, torch_dtype=torch.float16).dtype == torch.float16
