@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from .model import CodeGenForCausalLM, DynamicCache
+from .model import CodeGenForCausalLM, DynamicCache, positions_from_mask
 
 log = logging.getLogger("codegen_model")
 
@@ -41,7 +41,9 @@ def greedy_generate(model: CodeGenForCausalLM, prompts: list[list[int]], max_new
     done = torch.zeros(B, dtype=torch.bool, device=device)
     step_ids = ids
     for _ in range(max_new_tokens):
-        logits = model(step_ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
+        positions = positions_from_mask(mask, step_ids.shape[1])  # each row counts from 0 past its padding
+        logits = model(step_ids, attention_mask=mask, position_ids=positions, cache=cache,
+                       logits_to_keep=1).logits[:, -1]
         if vocab_limit is not None:
             logits[:, vocab_limit:] = float("-inf")
         nxt = logits.argmax(-1)  # (B,)

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import CodeGenConfig
+from .config import CODEGEN_350M, CodeGenConfig
 from .engine import Engine
 from .generator import Request, SamplingParams
 from .model import CodeGenForCausalLM
@@ -90,7 +90,7 @@ def load(args) -> tuple[CodeGenForCausalLM, object]:
 
         tok = load_tokenizer(args.tokenizer or args.model)
     else:
-        model = CodeGenForCausalLM(CodeGenConfig()).init_random(0).to(device=device, dtype=dtype)
+        model = CodeGenForCausalLM(CodeGenConfig(**CODEGEN_350M)).init_random(0).to(device=device, dtype=dtype)
         default = Path(os.environ.get("CODEGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
         folder = Path(args.tokenizer) if args.tokenizer else default / "codegen-tokenizer"
         if not folder.is_dir():

@@ -143,6 +143,11 @@ def build_generator(spec: ModelSpec, **engine_options):
     from .engine import Engine  # lazily: loading a model does not need the engine
 
     loaded = load(spec)
+    cfg = loaded.model.config
+    if cfg.activation_function not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast") or cfg.n_head % cfg.MP_NUM:
+        raise ValueError(f"model {spec.name}: the engine computes CodeGen's released architecture (tanh GELU, "
+                         f"n_head divisible by {cfg.MP_NUM}); this config has activation_function="
+                         f"{cfg.activation_function!r}, n_head={cfg.n_head}: use the model's own generate()")
     engine = Engine(loaded.model, loaded.tokenizer, **engine_options)
     if getattr(engine, "model_info", None) is None:
         engine.model_info = loaded.info.to_dict()

@@ -1,4 +1,4 @@
-"""Load CodeGen checkpoints in the Hugging Face layout into our model (DESIGN §2, "Weights").
+"""Load CodeGen checkpoints in the Hugging Face layout into our model (docs/design.md §2, "Weights").
 
 A checkpoint folder holds `config.json` and the weights as `model.safetensors` or
 `pytorch_model.bin` (the released CodeGen checkpoints: fp16, written with `torch.save`), each
@@ -32,7 +32,7 @@ import torch
 
 from .config import CodeGenConfig
 from .hub import CONFIG_FILE, WEIGHT_FORMATS, Checkpoint, CheckpointError, resolve_checkpoint
-from .model import CodeGenForCausalLM, sinusoidal_table
+from .model import CodeGenForCausalLM, CodeGenModel, sinusoidal_table
 
 log = logging.getLogger(__name__)
 
@@ -288,8 +288,13 @@ def _check_keys(source: str, config: CodeGenConfig, expected: dict[str, tuple], 
 
 
 def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch.float32,
-                     device: str | torch.device = "cpu", source: str | None = None) -> CodeGenForCausalLM:
-    """Our model with the weights of one local checkpoint folder (see the module docstring)."""
+                     device: str | torch.device = "cpu", source: str | None = None,
+                     bare: bool = False) -> CodeGenForCausalLM | CodeGenModel:
+    """Our model with the weights of one local checkpoint folder (see the module docstring).
+
+    bare=True: the `CodeGenModel` without the head, from a full checkpoint (lm_head.* is skipped)
+    or from a bare one (keys without the "transformer." prefix, as transformers saves CodeGenModel).
+    """
     t0 = time.perf_counter()
     folder = Path(folder)
     source = source or str(folder)
@@ -302,28 +307,36 @@ def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch
     dev = check_device(device, dtype)
 
     with torch.device("meta"):
-        model = CodeGenForCausalLM(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        model = CodeGenModel(config) if bare else CodeGenForCausalLM(config)
+    prefix = "transformer." if bare else ""
+    expected = {prefix + k: tuple(v.shape) for k, v in model.state_dict().items()}
     shards = [_open_shard(p) for p in weight_files(folder)]
     found: dict[str, tuple] = {}
     where: dict = {}
+    renamed: dict[str, str] = {}  # our key -> the key in the file
     not_float = []
     for shard in shards:
         for key in shard.keys():
             if LEGACY_BUFFER.match(key):
                 continue  # the released checkpoints still carry these; the model recomputes them
+            if bare and key.startswith("lm_head."):
+                continue  # the bare model has no head
+            stored = key
+            if not key.startswith(("transformer.", "lm_head.")):
+                key = "transformer." + key  # a bare checkpoint (transformers' CodeGenModel layout)
+            renamed[key] = stored
             if key in where:
                 raise CheckpointError(f"{shard.path}: key {key} also appears in {where[key].path}; "
                                       "the shards overlap: download the checkpoint again")
-            found[key], where[key] = shard.shape(key), shard
-            if key in expected and not shard.is_float(key):
+            found[key], where[key] = shard.shape(stored), shard
+            if key in expected and not shard.is_float(stored):
                 not_float.append(key)
     _check_keys(source, config, expected, found, not_float)
 
     state = OrderedDict()
     try:
         for key in expected:  # one tensor at a time: file -> device -> dtype
-            state[key] = _to_device(where[key], key, dev, dtype)
+            state[key[len(prefix):]] = _to_device(where[key], renamed[key], dev, dtype)
     finally:
         for shard in shards:
             shard.close()
@@ -342,9 +355,10 @@ def _materialize_buffers(model: CodeGenForCausalLM, config: CodeGenConfig, devic
     for name, buf in list(model.named_buffers()):
         if not buf.is_meta:
             continue
-        if name == "transformer.rotary_table":
+        if name in ("transformer.rotary_table", "rotary_table"):
             rd = config.rotary_dim or config.head_dim
-            model.transformer.rotary_table = sinusoidal_table(config.n_positions, rd).to(device)
+            owner = model.transformer if name.startswith("transformer.") else model
+            owner.rotary_table = sinusoidal_table(config.n_positions, rd).to(device)
         else:
             raise AssertionError(f"buffer {name} is not in checkpoints and weights.py does not know how "
                                  "to build it: teach _materialize_buffers")
@@ -391,13 +405,20 @@ def weights_hash(folder: str | os.PathLike) -> str:
     return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def save_model(model: CodeGenForCausalLM, folder: str | os.PathLike, max_shard_bytes: int | None = None) -> Path:
-    """Write config.json and model.safetensors (or shards + index) in the Hugging Face layout."""
+def save_model(model: CodeGenForCausalLM | CodeGenModel, folder: str | os.PathLike,
+               max_shard_bytes: int | None = None) -> Path:
+    """Write config.json and model.safetensors (or shards + index) in the Hugging Face layout.
+
+    A bare `CodeGenModel` is written as transformers writes one: keys without the "transformer."
+    prefix, `architectures` ["CodeGenModel"]."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
+    if folder.is_file():
+        raise CheckpointError(f"{folder} is a file; saving a checkpoint needs a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    config = {**model.config.to_dict(), "architectures": [type(model).__name__]}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if max_shard_bytes is None:
         save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})

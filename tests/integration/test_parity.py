@@ -156,7 +156,7 @@ def ours(case, fmt):
 def test_logits_match_transformers_on_a_left_padded_ragged_batch(case, fmt):
     model = ours(case, fmt)
     with torch.no_grad():
-        logits = model(case.ids, attention_mask=case.mask).logits
+        logits = model(case.ids, attention_mask=case.mask, position_ids=mask_positions(case.mask)).logits
     diff = (logits[case.valid] - case.logits[case.valid]).abs().max().item()
     print(f"parity {case.name} {fmt}: logits max-abs-diff {diff:.2e} (|logits| max {case.logits[case.valid].abs().max():.2f})")
     assert diff <= LOGITS_ATOL
@@ -167,7 +167,8 @@ def test_loss_matches_transformers(case, fmt):
     model = ours(case, fmt)
     with torch.no_grad():
         plain = model(case.plain, labels=case.plain).loss
-        padded = model(case.ids, attention_mask=case.mask, labels=case.labels).loss
+        padded = model(case.ids, attention_mask=case.mask, position_ids=mask_positions(case.mask),
+                       labels=case.labels).loss
     print(f"parity {case.name}: loss diff {abs(plain - case.plain_loss).item():.2e} (no padding), "
           f"{abs(padded - case.padded_loss).item():.2e} (left-padded, labels -100 after padding)")
     assert abs(plain.item() - case.plain_loss.item()) <= LOSS_ATOL
@@ -180,11 +181,14 @@ def test_cached_decode_equals_one_full_forward(case, fmt):
     ids, mask = case.ids, case.mask
     T = ids.shape[1]
     prefill = T - 6
+    pos = mask_positions(mask)
     with torch.no_grad():
         cache = DynamicCache()
-        steps = [model(ids[:, :prefill], attention_mask=mask[:, :prefill], cache=cache).logits]
+        steps = [model(ids[:, :prefill], attention_mask=mask[:, :prefill], position_ids=pos[:, :prefill],
+                       cache=cache).logits]
         for t in range(prefill, T):  # then one token at a time
-            steps.append(model(ids[:, t:t + 1], attention_mask=mask[:, :t + 1], cache=cache).logits)
+            steps.append(model(ids[:, t:t + 1], attention_mask=mask[:, :t + 1], position_ids=pos[:, t:t + 1],
+                               cache=cache).logits)
     stepped = torch.cat(steps, dim=1)
     valid = case.valid
     diff = (stepped[valid] - case.logits[valid]).abs().max().item()

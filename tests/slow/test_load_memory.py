@@ -42,11 +42,11 @@ print(json.dumps({"load_s": load_s, "base": base, "after_load": after_load, "aft
 
 
 def write_checkpoints(root: Path) -> dict[str, Path]:
-    from codegen_model.config import CodeGenConfig
+    from codegen_model.config import CODEGEN_350M, CodeGenConfig
     from codegen_model.model import CodeGenForCausalLM
     from codegen_model.weights import save_model
 
-    model = CodeGenForCausalLM(CodeGenConfig()).init_random(0)  # the codegen-350M config
+    model = CodeGenForCausalLM(CodeGenConfig(**CODEGEN_350M)).init_random(0)
     st = save_model(model, root / "fp32-safetensors")
     legacy = root / "fp16-bin"
     legacy.mkdir()

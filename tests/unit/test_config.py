@@ -33,6 +33,11 @@ HUB_350M = {
 }
 
 
+def released_config(n_layer, n_embd, n_head, rotary_dim) -> CodeGenConfig:
+    """A released checkpoint's config: its sizes, the released vocabulary of 51200 rows."""
+    return CodeGenConfig(vocab_size=51200, n_layer=n_layer, n_embd=n_embd, n_head=n_head, rotary_dim=rotary_dim)
+
+
 def write(tmp_path, data) -> Path:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data) if not isinstance(data, str) else data)
@@ -54,14 +59,15 @@ def test_roundtrip_through_json(tmp_path):
 
 @pytest.mark.parametrize("change,message", [
     ({"n_head": 12}, r"n_embd=1024 must be divisible by n_head=12"),
-    ({"n_embd": 1000, "n_head": 10}, r"n_embd=1000 and n_head=10 must be divisible by 4"),
-    ({"n_embd": 72, "n_head": 6}, r"n_embd=72 and n_head=6 must be divisible by 4"),
+    ({"n_embd": 1002, "n_head": 6}, r"n_embd=1002 must be divisible by 4: CodeGen packs qkv_proj"),
+    ({"n_embd": 90, "n_head": 6}, r"n_embd=90 must be divisible by 4"),
     ({"rotary_dim": 33}, r"rotary_dim=33 must be even and in \(0, head_dim=64\]"),
     ({"rotary_dim": 128}, r"rotary_dim=128 must be even"),
     ({"n_layer": 0}, r"n_layer must be a positive integer, got 0"),
     ({"vocab_size": "51200"}, r"vocab_size must be a positive integer, got '51200'"),
     ({"n_inner": 0}, r"n_inner must be a positive integer or null"),
-    ({"activation_function": "relu"}, r"activation_function='relu' is not supported"),
+    ({"activation_function": "gelu_bogus"}, r"activation_function='gelu_bogus' is not supported; use one of gelu_new"),
+    ({"attn_pdrop": 1.5}, r"attn_pdrop must be a probability in \[0, 1\], got 1.5"),
     ({"tie_word_embeddings": True}, r"tie_word_embeddings=true: CodeGen's lm_head is untied"),
     ({"model_type": "gptj"}, r"model_type='gptj': this harness loads 'codegen' models"),
 ])
@@ -84,7 +90,7 @@ def test_unreadable_config_files(tmp_path):
 @pytest.mark.parametrize("size", RELEASED)
 def test_n_params_counts_the_module(size):
     n_layer, n_embd, n_head, rotary_dim = RELEASED[size]
-    cfg = CodeGenConfig(n_layer=n_layer, n_embd=n_embd, n_head=n_head, rotary_dim=rotary_dim)
+    cfg = released_config(n_layer, n_embd, n_head, rotary_dim)
     with torch.device("meta"):  # shapes only, no memory
         model = CodeGenForCausalLM(cfg)
     assert cfg.n_params() == sum(p.numel() for p in model.parameters())
@@ -103,7 +109,7 @@ def test_one_yaml_per_released_checkpoint():
             assert y["name"] == name and y["kind"] == "hub" and y["path"] == f"Salesforce/{name}"
             assert y["revision"] is None and y["dtype"] == "auto" and y["device"] == "auto"
             assert (y["n_layer"], y["n_embd"], y["n_head"], y["rotary_dim"]) == (n_layer, n_embd, n_head, rotary_dim)
-            cfg = CodeGenConfig(n_layer=n_layer, n_embd=n_embd, n_head=n_head, rotary_dim=rotary_dim)
+            cfg = released_config(n_layer, n_embd, n_head, rotary_dim)
             assert y["n_params"] == cfg.n_params(), name
 
 
@@ -123,7 +129,7 @@ def test_checkpoint_table_in_docs():
     assert len(rows) == 12
     for size, _, cells in rows:
         n_layer, n_embd, n_head, rotary_dim = RELEASED[size]
-        n = CodeGenConfig(n_layer=n_layer, n_embd=n_embd, n_head=n_head, rotary_dim=rotary_dim).n_params()
+        n = released_config(n_layer, n_embd, n_head, rotary_dim).n_params()
         kv = 2 * n_layer * n_embd * 2 * 2048
         assert [c.strip() for c in cells.split("|")] == [
             str(n_layer), str(n_embd), str(n_head), str(rotary_dim), f"{n:,}",

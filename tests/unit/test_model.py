@@ -55,7 +55,7 @@ def test_positions_from_mask():
 def test_left_padded_ragged_batch_equals_one_by_one(model):
     rows = [rand_ids(n, seed=n) for n in (3, 9, 6)]
     ids, mask = left_pad(rows)
-    batch = model(ids, attention_mask=mask).logits
+    batch = model(ids, attention_mask=mask, position_ids=positions_from_mask(mask, ids.shape[1])).logits
     for b, r in enumerate(rows):
         alone = model(r[None]).logits[0]
         torch.testing.assert_close(batch[b, -len(r):], alone, atol=ATOL, rtol=0)

@@ -166,3 +166,15 @@ def test_python_dash_m_entry_point(tiny_dir):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("def hello_world():")
     assert "new tokens in" in proc.stderr
+
+
+def test_build_generator_refuses_architectures_the_engine_does_not_compute(tmp_path):
+    from codegen_model import CodeGenConfig, CodeGenForCausalLM
+    from codegen_model.tiny import TINY_CONFIG
+
+    CodeGenForCausalLM(CodeGenConfig(**TINY_CONFIG, activation_function="relu")).init_random(0).save_pretrained(tmp_path)
+    tiny_tokenizer().save_pretrained(tmp_path)
+    spec = ModelSpec(name="relu", path=str(tmp_path), dtype="float32", device="cpu")
+    assert load(spec).model.config.activation_function == "relu"  # the model itself loads and runs
+    with pytest.raises(ValueError, match=r"activation_function='relu'.*use the model's own generate\(\)"):
+        registry.build_generator(spec)

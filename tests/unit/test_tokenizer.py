@@ -95,9 +95,10 @@ def test_encode_batch_equals_encode(tok):
     assert tok.encode_batch(TRICKY) == [tok.encode(t) for t in TRICKY]
 
 
-def test_decode_rejects_padding_rows(tok):
-    with pytest.raises(ValueError, match=r"token id 50300 is outside the tokenizer's vocabulary of 50295"):
-        tok.decode([15496, 50300])
+def test_decode_drops_padding_rows_and_rejects_negative_ids(tok):
+    assert tok.decode([15496, 50300, 995]) == "Hello world"  # as transformers: the model's padding rows decode to nothing
+    with pytest.raises(ValueError, match=r"token id -1 is negative"):
+        tok.decode([15496, -1])
 
 
 CUTS = [
