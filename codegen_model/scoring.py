@@ -68,7 +68,7 @@ def score_segments(model, tokenizer, segments: Sequence[Segment], batch_size: in
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
             for row, i in enumerate(batch):  # right padding: causal attention never sees it
                 ids[row, : len(prepared[i][0])] = torch.tensor(prepared[i][0])
-            logits = model(ids.to(device)).logits.float()
+            logits = model(ids.to(device), use_cache=False).logits.float()
             logp = F.log_softmax(logits, dim=-1)
             for row, i in enumerate(batch):
                 seq, n_target = prepared[i]
