@@ -8,10 +8,10 @@
 Standard library only: nothing of ours, no torch.
 """
 
-from .limits import ExecResult, Job, Limits, Status
-from .pool import Sandbox, SandboxUnavailable, default_sandbox, run, run_many, shutdown
+from .limits import HUMAN_EVAL, HUMAN_EVAL_UNGUARDED, PYTHON, ExecProfile, ExecResult, Job, Limits, Status
+from .pool import Sandbox, SandboxUnavailable, default_sandbox, hide, run, run_many, shutdown
 
 __all__ = [
-    "ExecResult", "Job", "Limits", "Status", "Sandbox", "SandboxUnavailable",
-    "default_sandbox", "run", "run_many", "shutdown",
+    "ExecProfile", "ExecResult", "HUMAN_EVAL", "HUMAN_EVAL_UNGUARDED", "Job", "Limits", "PYTHON", "Status",
+    "Sandbox", "SandboxUnavailable", "default_sandbox", "hide", "run", "run_many", "shutdown",
 ]
