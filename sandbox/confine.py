@@ -176,6 +176,7 @@ def _exec_fresh_interpreter(spec: ChildSpec, job: JobSpec, channel: int, verdict
     os.unlink(path)
     os.lseek(fd, 0, os.SEEK_SET)
     memfd = fd
+    os.set_inheritable(memfd, True)
     os.set_inheritable(channel, True)
     os.set_inheritable(verdict, True)
     os.execve(sys.executable, [sys.executable, "-I", RUNNER_PATH, str(memfd)], dict(os.environ))
