@@ -131,6 +131,8 @@ class VerdictReader:
         self.judge_sent = False
         self.judge_kind: str | None = None
         self.judge_detail = ""
+        self.early: dict[int, list] = {}  # records of processes not (yet) announced: the judge's
+        # first record can arrive before its parent's announcement (two processes, one queue)
 
     def read(self) -> None:
         """Everything queued on the socket now (non-blocking)."""
@@ -158,7 +160,15 @@ class VerdictReader:
                 pid = int(body)
                 if pid > 1 and pid != self.pid:
                     self.judge_pid = pid
-        elif self.judge_pid is not None and sender == self.judge_pid:
+                    for early_data, early_address in self.early.pop(pid, ()):
+                        self._record(pid, early_data, early_address)
+                    self.early.clear()
+        elif self.judge_pid is None:
+            if self.judge_message is not None and (sender in self.early or len(self.early) < 64):
+                queue = self.early.setdefault(sender, [])
+                if len(queue) < 8:
+                    queue.append((data, address))
+        elif sender == self.judge_pid:
             if tag == b"R" and not self.judge_sent and address:
                 self.judge_sent = True
                 try:
@@ -486,8 +496,8 @@ class Worker:
                 if not ended:
                     continue
                 reader.read()  # what the process sent before it ended
-                if waiting_for == pid and reader.judge_pid is not None and reader.judge_kind is None:
-                    waiting_for = reader.judge_pid  # the program ended; its judge runs on
+                if waiting_for == pid and reader.judge_pid is not None:
+                    waiting_for = reader.judge_pid  # the program ended; its judge runs on (until it exits)
                     if not watch(waiting_for):
                         polling_only = True
                     if polling_only and _exited(waiting_for):

@@ -173,6 +173,13 @@ def test_verdict_reader_runs_the_judge_handshake_with_the_announced_process_only
     assert reader.judge_result() == {"passed": False, "detail": {"x": 1}}
 
 
+def test_the_judge_may_speak_before_its_parent_announces_it():
+    sock = _FakeSock([(100, b"Kdone", None), (200, b"R", b"\0judge"), (100, b"P200", None), (200, b"J1", None)])
+    reader = VerdictReader(sock, 100, b"MESSAGE")
+    reader.read()
+    assert sock.sent == [(b"MESSAGE", b"\0judge")] and reader.judge_result()["passed"] is True
+
+
 def test_capture_keeps_the_first_bytes_and_counts_the_rest():
     cap = Capture(10)
     cap.feed(b"0123456")
