@@ -341,7 +341,10 @@ class Worker:
                 except Exception:  # noqa: BLE001 - our bug: report it as such and keep serving
                     log.exception("worker failed on a job")
                     result = ExecResult(Status.SANDBOX_ERROR, "worker error: " + traceback.format_exc(limit=3))
-                protocol.send_msg(self.sock, {"t": "result", **result.to_dict()})
+                try:
+                    protocol.send_msg(self.sock, {"t": "result", **result.to_dict()})
+                except OSError:  # the harness is gone (killed): nothing to report to, nothing to say
+                    break
                 if self.config.mode == "fork" and self._ready is None:
                     self._ready = self._fork_child(None)  # while the harness reads the result
         finally:
@@ -590,7 +593,12 @@ def main(sock_fd: int, config: dict) -> None:
         os._exit(1)
     try:
         worker.serve()
-    except BaseException:  # noqa: BLE001
-        log.exception("worker crashed")
+    except (OSError, protocol.ChannelClosed, ParentGone):
+        pass  # the harness went away (e.g. it was killed): exit quietly, its programs are killed
+    except BaseException as exc:  # noqa: BLE001 - one line, never a traceback on the harness's stderr
+        try:
+            log.error("sandbox worker %d stopped: %s: %s", os.getpid(), type(exc).__name__, exc)
+        except BaseException:  # noqa: BLE001
+            pass
         code = 1
     os._exit(code)
