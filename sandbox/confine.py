@@ -136,6 +136,9 @@ def _finish(spec: ChildSpec, job: JobSpec) -> None:
         os.setresgid(spec.uid, spec.uid, spec.uid)
         os.setresuid(spec.uid, spec.uid, spec.uid)
     oslevel.prctl(oslevel.PR_SET_PDEATHSIG, signal.SIGKILL)  # again: the uid change cleared it
+    # Non-dumpable: no other process of the program (a fresh interpreter it starts) may open this
+    # one's /proc/PID/mem (docs/sandbox.md, "Verdict integrity"); the uid change already did it.
+    oslevel.prctl(oslevel.PR_SET_DUMPABLE, 0)
     if os.getppid() != spec.worker_pid:
         os._exit(SETUP_FAILED_EXIT)  # the worker died before we got here
     os.umask(0o077)

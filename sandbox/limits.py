@@ -1,7 +1,7 @@
 """The sandbox's records: `Limits` (what a program may use), `Job`, `Status` and `ExecResult`.
 
 These are plain dataclasses with no behaviour beyond validation and (de)serialisation, so the
-benchmarks, the run store and the worker processes all speak the same types (DESIGN §3).
+benchmarks, the run store and the worker processes all speak the same types (docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Mapping
 class Status(str, Enum):
     """The closed set of verdicts. A misbehaving program maps to one of these; it never raises."""
 
-    PASSED = "passed"  # the program ran to its end (the runner's per-run sentinel arrived)
+    PASSED = "passed"  # the program's code returned (reported by the runner's audit hook)
     FAILED = "failed"  # an AssertionError escaped: a wrong answer
     ERROR = "error"  # any other exception, SystemExit included, or an exit before the end
     SYNTAX_ERROR = "syntax_error"  # the program does not compile

@@ -1,6 +1,6 @@
 """Linux primitives the sandbox is built from: namespaces, seccomp, uid slots, killing and cleanup.
 
-Everything here acts from outside the program (DESIGN §3): the kernel enforces it, so nothing the
+Everything here acts from outside the program (docs/design.md §3): the kernel enforces it, so nothing the
 program does to its own interpreter (`importlib.reload(os)`, `posix.fork`, a bare `except:`)
 can undo it. Each function degrades gracefully and says so, because CI containers often forbid
 namespaces; the caller records which mechanism was in force in `ExecResult.isolation`.
@@ -29,6 +29,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_SECCOMP = 22
@@ -231,9 +232,38 @@ def install_filter(block_sockets: bool = False) -> bool:
     Returns False on an architecture we have no syscall numbers for (docs/sandbox.md says what
     is then missing).
     """
+    fprog = _FILTERS.get(block_sockets)
+    if fprog is None:
+        fprog = _build_filter(block_sockets)
+        if fprog is None:
+            return False
+        _FILTERS[block_sockets] = fprog
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog[0]), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+    return True
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_FILTERS: dict = {}  # built once per process (the worker), installed in every program process
+
+
+def prepare_filters() -> None:
+    """Build both filters now, so that a forked program process only installs one."""
+    for block_sockets in (False, True):
+        if block_sockets not in _FILTERS:
+            built = _build_filter(block_sockets)
+            if built is not None:
+                _FILTERS[block_sockets] = built
+
+
+def _build_filter(block_sockets: bool):
     spec = _AUDIT_ARCH.get(platform.machine())
     if spec is None:
-        return False
+        return None
     arch, numbers = spec
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
     allow = 0x7FFF0000  # SECCOMP_RET_ALLOW
@@ -261,15 +291,7 @@ def install_filter(block_sockets: bool = False) -> bool:
         program.append((ret, 0, 0, allow))
     raw = b"".join(struct.pack("HBBI", *insn) for insn in program)
     buf = ctypes.create_string_buffer(raw, len(raw))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    fprog = SockFprog(len(program), ctypes.addressof(buf))
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
-    return True
+    return _SockFprog(len(program), ctypes.addressof(buf)), buf  # (keep the buffer alive)
 
 
 def install_socket_filter() -> bool:

@@ -277,6 +277,7 @@ class Worker:
                 raise OSError("no network namespace can be created here (unshare(CLONE_NEWNET) refused)")
             else:
                 network = "socket-blocked"
+        oslevel.prepare_filters()
         if not _probe(lambda: oslevel.install_filter() or os._exit(1)):
             raise OSError("seccomp filters cannot be installed here (prctl(PR_SET_SECCOMP) refused); the sandbox "
                           "needs them to refuse kernel keyrings and ptrace to programs")

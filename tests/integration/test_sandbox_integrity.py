@@ -150,7 +150,20 @@ FORGERIES = {
         "    except OSError:\n"
         "        pass\n"
     ),
-    # 15. Break the runner's module before it reports (it then cannot report at all).
+    # 15. Another process of the program writes the main process's memory (/proc/PID/mem, ptrace).
+    "a fresh interpreter writes our memory": (
+        "import os, subprocess, sys\n"
+        "code = ('import os, sys\\n'\n"
+        "        'try:\\n'\n"
+        "        '    open(\"/proc/%s/mem\" % sys.argv[1], \"r+b\")\\n'\n"
+        "        '    print(\"opened\")\\n'\n"
+        "        'except OSError as e:\\n'\n"
+        "        '    print(\"refused\", e.errno)\\n')\n"
+        "out = subprocess.run([sys.executable, '-c', code, str(os.getpid())], capture_output=True, text=True).stdout\n"
+        "print(out)\n"
+        "assert 'refused' in out, out\n"
+    ),
+    # 16. Break the runner's module before it reports (it then cannot report at all).
     "patch the runner module": (
         "import sys\nr = sys.modules['sandbox.runner']\nr._audit = lambda *a: None\nr._exit = lambda c: None\n"
     ),
