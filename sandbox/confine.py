@@ -3,7 +3,7 @@
 Runs in the worker's forked child, in two halves. `_prepare`, still with the worker's privileges
 and before the job is known: own session (so the worker can kill the group), stdin from
 /dev/null and stdout/stderr/channel on fixed fds (all else closed), default signal handlers, the
-seccomp socket filter when there is no network namespace, the program's directory as cwd.
+the program's directory as cwd (the seccomp filter is the worker's, inherited).
 `_finish`, once the job is known: an unprivileged uid, the parent-death signal, the job's files,
 rlimits (address space, CPU, file size, open files, processes, core=0). The environment is the
 worker's, which the worker scrubbed once. Then either `runner.execute` in this warm interpreter
@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass, field
 
 from . import oslevel, runner
-from .limits import Limits
+from .limits import JUDGE_MESSAGE_MAX, Limits
 
 SETUP_FAILED_EXIT = 70  # exit status when confinement itself failed (verdict: sandbox_error)
 RUNNER_PATH = os.path.abspath(runner.__file__)
@@ -46,7 +46,7 @@ class ChildSpec:
     worker_pid: int
     mode: str = "fork"  # or "spawn"
     uid: int | None = None  # None: keep the worker's uid (not root, or dropping was disabled)
-    seccomp: bool = False  # install the socket filter (no network namespace available)
+    seccomp: bool = False  # the worker's seccomp filter blocks sockets (no network namespace)
     hide_sys_path: tuple[str, ...] = ()  # our own package's directory: not the program's business
     verdict_address: str = ""  # the worker's abstract unix datagram socket (runner.py)
     ipc_namespace: bool = False  # a fresh IPC namespace per program (SysV IPC, POSIX message queues)
@@ -83,8 +83,7 @@ def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None
         _finish(spec, job)
         if spec.mode == "spawn":
             _exec_fresh_interpreter(spec, job, channel, verdict)
-        runner.execute(job.program, channel, verdict, spec.verdict_address, job.profile, job.judged,
-                       job.limits.output_bytes)
+        runner.execute(job.program, channel, verdict, spec.verdict_address, job.profile, job.judged)
     except BaseException as exc:  # noqa: BLE001 - report, never fall back into the worker's code
         try:  # no program code has run yet: this process's records are still ours
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -125,7 +124,6 @@ def _prepare(spec: ChildSpec, keep_fd: int | None) -> tuple[int, int]:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    oslevel.install_filter(block_sockets=spec.seccomp)
     os.chdir(spec.workdir)
     return channel, verdict
 
@@ -172,7 +170,7 @@ def _exec_fresh_interpreter(spec: ChildSpec, job: JobSpec, channel: int, verdict
     """Spawn mode: the program's spec travels in a pipe, everything else is inherited by execve."""
     data = json.dumps({"program": job.program, "channel_fd": channel, "verdict_fd": verdict,
                        "address": spec.verdict_address, "profile": job.profile, "judged": job.judged,
-                       "judge_limit": job.limits.output_bytes}).encode("utf-8", "surrogatepass")
+                       "judge_limit": JUDGE_MESSAGE_MAX}).encode("utf-8", "surrogatepass")
     path = os.path.join(spec.workdir, ".sandbox-spec")  # (memfd_create is refused by the filter)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     runner._write_all(fd, data)

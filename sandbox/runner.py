@@ -26,6 +26,7 @@ Standard library only: the spawn fallback runs this file as a script in a fresh 
 
 from __future__ import annotations
 
+import _socket
 import _thread
 import builtins
 import gc
@@ -39,7 +40,6 @@ import sys
 import threading
 import traceback
 import types
-from pathlib import PosixPath, PurePosixPath
 
 FILENAME = "<program>"
 DETAIL_MAX = 4000  # characters of an exception message kept in the detail record
@@ -52,7 +52,6 @@ _isinstance, _str, _repr, _type, _len, _memoryview = isinstance, str, repr, type
 _threading_shutdown = getattr(threading, "_shutdown", lambda: None)
 _print_exception = traceback.print_exception
 _audit = sys.audit
-_PATH_TYPES = (PosixPath, PurePosixPath)
 _SIGNALS = tuple(signal.valid_signals())  # immutable; computing it costs ~0.25 ms per program
 _SCANNER = json.scanner.c_make_scanner(json.JSONDecoder())  # C scanner: its fields are read-only
 
@@ -147,18 +146,22 @@ def reliability_guard() -> None:
         sys.modules[name] = None
 
 
-def _install_hook(verdict_fd: int, address: str, judge_limit: int) -> None:
-    """Install the audit hook that alone reports the verdict; called by `execute` before the
-    program is compiled. Everything the hook uses is bound here, as default arguments (copied
-    into each call's frame) so that nothing the program can reach changes what the hook does."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM, fileno=verdict_fd)
+def install_hook(address: str, judge_limit: int = 1 << 18) -> None:
+    """Install the audit hook that alone reports verdicts to `address`: in a worker, before it
+    forks program processes (they inherit it, at no cost per program), or in a fresh interpreter
+    (spawn mode). It does nothing until `execute` arms it, once, from its own frame, before the
+    program is compiled. Everything it uses is bound here, as default arguments (copied into each
+    call's frame) or closure variables set only when it is armed, so nothing the program can
+    reach changes what it does."""
     address_bytes = address.encode("utf-8", "surrogateescape")
     lines = dict(_LINES)
     state = [False, False]  # [kind sent, in the judge process]: only ever makes the hook stricter
-    snapshot = dict(builtins.__dict__)
+    _armed = _main = _sendto = None
+    _snapshot: dict = {}
 
-    def hook(event, args, *, _armed=sys._getframe(1), _get_frame=sys._getframe, _ident=_thread.get_ident,
-             _main=_thread.get_ident(), _sendto=sock.sendto, _addr=address, _addr_b=address_bytes,
+    def hook(event, args, *, _get_frame=sys._getframe, _ident=_thread.get_ident,
+             _addr=address, _addr_b=address_bytes, _execute_code=execute.__code__, _csocket=_socket.socket,
+             _builtins_dict=builtins.__dict__,
              _exit=os._exit, _type=type, _str=str, _bytes=bytes, _tuple=tuple, _int=int, _len=len,
              _issubclass=issubclass, _errno_of=OSError.__dict__["errno"].__get__, _code_type=types.CodeType,
              _lines=lines, _state=state, _file=__file__, _gc_disable=gc.disable, _gc_clear=gc.callbacks.clear,
@@ -166,10 +169,22 @@ def _install_hook(verdict_fd: int, address: str, judge_limit: int) -> None:
              _ign=signal.SIG_IGN, _dfl=signal.SIG_DFL, _fork=os.fork, _socket=socket.socket,
              _af_unix=socket.AF_UNIX, _dgram=socket.SOCK_DGRAM, _so_passcred=getattr(socket, "SO_PASSCRED", 16),
              _sol_socket=socket.SOL_SOCKET, _scan=_SCANNER,
-             _compile=compile, _exec=exec, _snapshot=snapshot, _dict=dict, _encode=json.JSONEncoder(
+             _compile=compile, _exec=exec, _dict=dict, _encode=json.JSONEncoder(
                  ensure_ascii=True, default=repr).encode, _str_encode=str.encode, _judge_limit=judge_limit,
              _true=True, _memory_errno=12, _base=BaseException,
-             _bytearray=bytearray, _memoryview=memoryview, _paths=_PATH_TYPES):
+             _bytearray=bytearray, _memoryview=memoryview):
+        nonlocal _armed, _main, _sendto, _snapshot
+        if _armed is None:
+            # Not armed (the worker, a waiting program process): only `execute` may arm it, once.
+            if event == "sandbox.arm" and _len(args) == 2 and _type(args[0]) is _int:
+                caller = _get_frame(1)
+                if caller.f_code is _execute_code:
+                    _main = _ident()
+                    _sendto = _csocket(_af_unix, _dgram, 0, args[0]).sendto
+                    if args[1]:
+                        _snapshot = _dict(_builtins_dict)  # the judge's builtins, as before the program
+                    _armed = caller
+            return
         if event == "socket.sendto" or event == "socket.sendmsg" or event == "socket.connect" \
                 or event == "socket.bind":
             target = args[1] if _len(args) > 1 else None
@@ -301,10 +316,9 @@ def _install_hook(verdict_fd: int, address: str, judge_limit: int) -> None:
                 return
             if _type(path) is _str:
                 path = _str_encode(path, "utf-8", "surrogateescape")
-            elif _type(path) in _paths:
-                path = _str_encode(_str(path), "utf-8", "surrogateescape")
             elif _type(path) is not _bytes:
-                path = b"mem"  # a path-like object of the program's own: its __fspath__ may lie
+                path = b"mem"  # the interpreter converts paths before auditing them: an object here
+                # would be read by its own methods, program code (refused)
             parts = path.split(b"/")
             if b"mem" not in parts and b"map_files" not in parts:
                 return
@@ -407,7 +421,7 @@ def execute(program: str, channel_fd: int, verdict_fd: int, address: str, profil
     if stdout_errors != "strict":
         out.reconfigure(errors=stdout_errors)
     box: list = []
-    _install_hook(verdict_fd, address, judge_limit)
+    _audit("sandbox.arm", verdict_fd, judged)  # before any program code: the hook trusts this frame
 
     try:
         code = compile(program, FILENAME, "exec", dont_inherit=True)
@@ -457,6 +471,7 @@ def main() -> None:
     with os.fdopen(spec_fd, "rb") as f:
         spec = json.loads(f.read())
     sys.path.insert(0, "")  # like `python prog.py`: files next to the program are importable
+    install_hook(spec["address"], spec.get("judge_limit", 1 << 18))
     execute(spec["program"], spec["channel_fd"], spec["verdict_fd"], spec["address"], spec.get("profile"),
             spec.get("judged", False), spec.get("judge_limit", 1 << 18))
 

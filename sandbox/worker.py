@@ -2,7 +2,7 @@
 
 Set up once: subreaper (orphans come back to us), a private uid when root (locked across
 processes), a mount namespace (interpreter reachable by that uid, private /tmp and /dev/shm), a
-network and IPC namespace (else a seccomp socket filter per program). Per job: a fresh directory,
+network and IPC namespace, and a seccomp filter its programs inherit. Per job: a fresh directory,
 fork (or fork + exec in spawn mode), `confine.start` in the child, and here the wall deadline,
 bounded reads of stdout/stderr/channel, SIGKILL of everything the program started, cleanup, and
 the verdict. The worker never runs program code itself and never trusts what the program wrote.
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import confine, oslevel, protocol, runner, verdict
-from .limits import ExecResult, Limits, Status
+from .limits import JUDGE_MESSAGE_MAX, ExecResult, Limits, Status
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +295,8 @@ class Worker:
         self.verdict_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self.verdict_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.verdict_sock.setblocking(False)
+        if cfg.mode == "fork":  # every program process forked from here inherits it, unarmed
+            runner.install_hook(self.verdict_address, JUDGE_MESSAGE_MAX)
 
         if self.uid is not None:
             uid = self.uid
@@ -317,6 +319,9 @@ class Worker:
         with open("/proc/self/status") as f:
             self.vm_mb = next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmSize:"))
         self._ready: _Child | None = None  # fork mode: the next program process, prepared
+        # The seccomp filter, once, here: every program process inherits it (and so does all it
+        # starts), and nothing this worker does needs what it refuses.
+        oslevel.install_filter(block_sockets=network == "socket-blocked")
         gc.collect()
         gc.freeze()  # children never scan or copy the warm objects
 

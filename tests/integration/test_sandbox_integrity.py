@@ -134,8 +134,8 @@ FORGERIES = {
     "rebuild the hook": (
         "import sys, types\n"
         "runner = sys.modules['sandbox.runner']\n"
-        "code = [c for c in runner._install_hook.__code__.co_consts if hasattr(c, 'co_code')][0]\n"
-        "types.FunctionType(code, {})\n"
+        "code = [c for c in runner.install_hook.__code__.co_consts if hasattr(c, 'co_code')][0]\n"
+        "types.FunctionType(code, {}, None, None, tuple(types.CellType() for _ in code.co_freevars))\n"
     ),
     "swap __code__": "import sys\nsys.modules['sandbox.runner'].execute.__code__ = (lambda: None).__code__\n",
     # 13. Other threads: a thread that waits for the runner's socket to appear and writes to it.
