@@ -183,8 +183,8 @@ class VerdictReader:
     def judge_result(self) -> dict:
         passed = self.judge_kind == "J1"
         try:
-            detail = protocol.json.loads(self.judge_detail) if self.judge_detail else None
-        except ValueError:
+            detail = _encodable(protocol.json.loads(self.judge_detail)) if self.judge_detail else None
+        except (ValueError, RecursionError):
             detail = {"text": self.judge_detail}
         if self.judge_kind is None:
             why = ("the program did not end (no judge ran)" if self.kind is None else
@@ -542,6 +542,24 @@ class Worker:
             except (ProcessLookupError, PermissionError):
                 pass
         oslevel.kill_descendants()
+
+
+def _encodable(value, depth: int = 0):
+    """`value` with every lone surrogate in its strings written as `\\udcxx` text (any record
+    that holds it can then be written as UTF-8)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if depth > 50:
+        return None
+    if isinstance(value, list):
+        return [_encodable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k, depth + 1): _encodable(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def _exited(pid: int) -> bool:
