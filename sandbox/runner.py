@@ -172,7 +172,7 @@ def install_hook(address: str, judge_limit: int = 1 << 18) -> None:
              _compile=compile, _exec=exec, _dict=dict, _encode=json.JSONEncoder(
                  ensure_ascii=True, default=repr).encode, _str_encode=str.encode, _judge_limit=judge_limit,
              _true=True, _memory_errno=12, _base=BaseException,
-             _bytearray=bytearray, _memoryview=memoryview):
+             _bytearray=bytearray, _memoryview=memoryview, _function_type=types.FunctionType):
         nonlocal _armed, _main, _sendto, _snapshot
         if _armed is None:
             # Not armed (the worker, a waiting program process): only `execute` may arm it, once.
@@ -308,8 +308,12 @@ def install_hook(address: str, judge_limit: int = 1 << 18) -> None:
                 return
             event = "rebuilding one of the sandbox runner's functions"
         elif event == "object.__setattr__":
-            if _len(args) < 2 or args[1] != "__code__":
+            if _len(args) < 3 or args[1] != "__code__" or _type(args[0]) is not _function_type:
+                return  # (types.coroutine, used by asyncio, sets __code__ on its own functions)
+            code = args[0].__code__
+            if _type(code) is not _code_type or code.co_filename != _file:
                 return
+            event = "replacing the code of one of the sandbox runner's functions"
         elif event == "open":
             path = args[0] if _len(args) else None
             if _type(path) is _int:
@@ -335,12 +339,13 @@ def install_hook(address: str, judge_limit: int = 1 << 18) -> None:
             event = "a symlink to a process's memory"
         elif event == "ctypes.dlopen":
             if _len(args) and args[0] is None:
-                return  # `import ctypes` opens the running program itself (pythonapi)
+                return  # `import ctypes` opens the running program itself (pythonapi); looking up
+                # any symbol in it (dlsym) is refused below, so libc's functions stay out of reach
         elif event[:7] == "ctypes.":
             pass
         elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
                        "sys.settrace", "sys.setprofile", "os.exec", "sys._current_exceptions",
-                       "cpython.PyInterpreterState_Clear", "code.__new__"):
+                       "cpython.PyInterpreterState_Clear"):
             pass
         else:
             return
@@ -401,6 +406,35 @@ def prepare(channel_fd: int) -> None:
     _prepared = _Prepared(channel_fd)
 
 
+_CTYPES_ADDRESSES = ("_memmove_addr", "_memset_addr")  # (cast stays: scipy and scikit-learn need it)
+_CTYPES_FUNCTIONS = ("memmove", "memset")
+
+
+def _disarm_ctypes() -> None:
+    """This process loaded ctypes before the program (the worker's own system calls), and calling
+    a foreign function is no audited event: take away its ready-made memory primitives
+    (`ctypes.memmove`, the addresses they are built from, the worker's libc handle), so that the
+    program can neither write memory nor call libc through them (docs/sandbox.md, "What it takes
+    to break it")."""
+    _ctypes_mod = sys.modules.get("_ctypes")
+    if _ctypes_mod is not None:
+        for name in _CTYPES_ADDRESSES:
+            try:
+                delattr(_ctypes_mod, name)
+            except AttributeError:
+                pass
+    ctypes_mod = sys.modules.get("ctypes")
+    if ctypes_mod is not None:
+        for name in _CTYPES_FUNCTIONS:
+            setattr(ctypes_mod, name, None)
+        for name in ("pythonapi", "_memmove_addr", "_memset_addr"):
+            if hasattr(ctypes_mod, name):
+                setattr(ctypes_mod, name, None)
+    oslevel = sys.modules.get("sandbox.oslevel")
+    if oslevel is not None:
+        oslevel.__dict__.update(_libc=None, _FILTERS={}, ctypes=None)
+
+
 def _flush(streams) -> None:
     for stream in streams:
         try:
@@ -421,6 +455,7 @@ def execute(program: str, channel_fd: int, verdict_fd: int, address: str, profil
     if stdout_errors != "strict":
         out.reconfigure(errors=stdout_errors)
     box: list = []
+    _disarm_ctypes()
     _audit("sandbox.arm", verdict_fd, judged)  # before any program code: the hook trusts this frame
 
     try:

@@ -119,6 +119,20 @@ FORGERIES = {
         "import ctypes\n"
         "ctypes.string_at(id(object), 16)\n"
     ),
+    # 9b. ctypes' ready-made routes: libc's functions (sendto) and memmove / memset.
+    "ctypes: libc through dlsym": "import ctypes\nctypes.CDLL(None).sendto\n",
+    "ctypes: memmove and its address": (
+        "import ctypes, _ctypes\n"
+        "for attempt in (lambda: ctypes.memmove(0, 0, 0),\n"
+        "                lambda: ctypes.CFUNCTYPE(ctypes.c_void_p)(_ctypes._memmove_addr),\n"
+        "                lambda: ctypes.pythonapi.Py_IncRef,\n"
+        "                lambda: __import__('sys').modules['sandbox.oslevel']._libc.getpid()):\n"
+        "    try:\n"
+        "        attempt()\n"
+        "        raise SystemExit('a ctypes route worked')\n"
+        "    except (AttributeError, TypeError):\n"
+        "        pass\n"
+    ),
     # 10. Write the process's own memory through /proc/self/mem, and through a symlink to it.
     "/proc/self/mem": "open('/proc/self/mem', 'r+b')\n",
     "a symlink to /proc/self/mem": "import os\nos.symlink('/proc/self/mem', 'm')\nopen('m', 'r+b')\n",
@@ -170,7 +184,7 @@ FORGERIES = {
 }
 
 # The routes whose program is stopped by the sandbox at once (an `error` naming the refusal).
-REFUSED = {"frames: the runner's locals", "gc.get_objects", "/proc/self/fd and /proc/net/unix",
+REFUSED = {"ctypes: libc through dlsym", "frames: the runner's locals", "gc.get_objects", "/proc/self/fd and /proc/net/unix",
            "the runner's audit event", "a nested runner", "os.execv in the same pid", "ctypes", "/proc/self/mem",
            "a symlink to /proc/self/mem", "rebuild the hook", "swap __code__", "sys._current_frames"}
 
@@ -194,6 +208,8 @@ def test_no_route_forges_a_pass(forged, name):
     assert r.status not in (Status.PASSED, Status.SANDBOX_ERROR), (name, r)
     if name in REFUSED:
         assert r.status is Status.ERROR and "the sandbox refused" in r.detail, (name, r)
+    elif name in ("ctypes: memmove and its address", "a fresh interpreter writes our memory"):
+        assert r.status is Status.FAILED, (name, r)  # every attempt failed, then the real check did
     else:
         assert r.status in (Status.FAILED, Status.ERROR), (name, r)
 
