@@ -187,8 +187,12 @@ class VerdictReader:
         except (ValueError, RecursionError):
             detail = {"text": self.judge_detail}
         if self.judge_kind is None:
-            why = ("the program did not end (no judge ran)" if self.kind is None else
-                   "the judge gave no verdict (killed, or past the wall-clock limit)")
+            if self.kind is None:
+                why = "the program did not end (no judge ran)"
+            elif self.judge_pid is None:
+                why = f"no judge ran: the program's process ended without starting it ({self.kind})"
+            else:
+                why = "the judge gave no verdict (killed, or past the wall-clock limit)"
             detail = {"judge_error": why}
         elif self.judge_kind.startswith("K"):
             detail = {"judge_error": self.judge_detail or f"the judge process reported {self.judge_kind[1:]}"}
