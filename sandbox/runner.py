@@ -166,7 +166,7 @@ def install_hook(address: str, judge_limit: int = 1 << 18) -> None:
              _issubclass=issubclass, _errno_of=OSError.__dict__["errno"].__get__, _code_type=types.CodeType,
              _lines=lines, _state=state, _file=__file__, _gc_disable=gc.disable, _gc_clear=gc.callbacks.clear,
              _signals=_SIGNALS, _getsignal=signal.getsignal, _signal=signal.signal,
-             _ign=signal.SIG_IGN, _dfl=signal.SIG_DFL, _fork=os.fork, _socket=socket.socket,
+             _ign=signal.SIG_IGN, _dfl=signal.SIG_DFL, _fork=os.fork,
              _af_unix=socket.AF_UNIX, _dgram=socket.SOCK_DGRAM, _so_passcred=getattr(socket, "SO_PASSCRED", 16),
              _sol_socket=socket.SOL_SOCKET, _scan=_SCANNER,
              _compile=compile, _exec=exec, _dict=dict, _encode=json.JSONEncoder(
@@ -276,7 +276,7 @@ def install_hook(address: str, judge_limit: int = 1 << 18) -> None:
                 # The judge process: a fresh socket of its own (the program's other copies cannot
                 # read what arrives on it), the judge's code and input, then the judge.
                 try:
-                    own = _socket(_af_unix, _dgram)
+                    own = _csocket(_af_unix, _dgram, 0)  # the C type: its methods cannot be patched
                     own.setsockopt(_sol_socket, _so_passcred, 1)  # autobinds: the worker can answer
                     own.settimeout(30.0)
                     _sendto_own = own.sendto

@@ -46,6 +46,13 @@ CASES = [
      "for p in ('/proc/self/cmdline', '/proc/self/environ'):\n    data = open(p, 'rb').read().decode('latin-1')\n"
      "    found += [w for w in data.split('\\0') if w.startswith('gold-')]\n"
      "print(found[0] if found else 'not found')", SECRET, False),
+    # the judge cannot be fed a fake gold or a fake judge by patching what it uses
+    ("patches socket, json and builtins for the judge", "import socket, json, builtins\n"
+     "fake = json.dumps({'code': 'def judge(ns, gold):\\n    return True, {}\\n', 'input': 1}).encode()\n"
+     "socket.socket.recv = lambda self, *a: fake\n"
+     "json.JSONDecoder.raw_decode = lambda self, s, idx=0: (1, len(s))\n"
+     "builtins.compile = lambda *a, **k: compile('def judge(ns, gold):\\n    return True, {}\\n', 'x', 'exec')\n"
+     "print(1)", 2, False),
     ("a thread waits for the gold", "import threading, time, sys\nbox = []\n"
      "def spy():\n    while True:\n        for m in list(sys.modules.values()):\n"
      "            for v in list(getattr(m, '__dict__', {}).values()):\n"
@@ -73,6 +80,7 @@ def outcomes():
 def test_official_values(outcomes, name, program, gold, official):
     outcome, result = outcomes[name]
     assert outcome.official is official, (outcome, result.stderr[-1000:], result.judge)
+    assert (result.judge or {}).get("passed", False) is official, result.judge  # the sandbox's own verdict too
 
 
 def test_statuses_and_details(outcomes):
