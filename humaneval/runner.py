@@ -128,7 +128,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
             counts["executed"] += 1
         progress.update(executions=1)
 
-    with progress, ExecutionPool(limits, on_result, workers=cfg.sandbox.workers) as pool:
+    with progress, ExecutionPool(limits, on_result, workers=cfg.sandbox.workers, guard=cfg.sandbox.guard,
+                                     hidden=_problem_files(cfg)) as pool:
         for key, record in stored.items():
             if key not in executed:
                 problem, index = wanted[key]
@@ -227,6 +228,12 @@ def _task_id(completion: Completion) -> str:
     if completion.request is not None and "task_id" in completion.request.meta:
         return completion.request.meta["task_id"]
     return completion.key
+
+
+def _problem_files(cfg: RunConfig) -> tuple[str, ...]:
+    """A problem file given as a path: hidden from the programs (the bundled one always is)."""
+    source = cfg.benchmark.source
+    return (source,) if source not in ("bundled", "hub") else ()
 
 
 def _limits_dict(limits: Limits) -> dict:

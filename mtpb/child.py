@@ -1,41 +1,40 @@
-"""What runs inside the sandbox for one MTPB program: the official scoring, in a fresh process.
+"""What runs inside the sandbox for one MTPB program: the official run, then the official check.
 
-Same steps and outcomes as `eval_problem` in salesforce/CodeGen `codegen1/benchmark/mtpb_exec.py`:
-- the program is rewritten so its last top-level statement prints its value, unless it already
-  calls a function whose name starts with ``print`` (the official AST rewrite, see
-  `rewrite_last_expression`);
-- it runs with `exec` in a fresh globals dict holding ``__name__ == "__main__"``, `print_stack`, and
-  a `print` that records each call's arguments before printing (stdout is captured, as officially);
-- an exception in the program ends it but is not a failure by itself: the verdict is the official
-  `check_equivalence` of the first argument of the last recorded print and the gold output; no
-  print, a failing check or an unsupported gold type is a failure;
-- the official 20 s limit is an in-process timer that raises into the program, so a program that
-  printed the right value and then hangs is also judged by that print;
-- as in the official environment, ``exit`` and ``quit`` are None (calling them raises TypeError);
-  `SystemExit` (``sys.exit()``), which ended the whole official run, is a failure here.
+Same steps and outcomes as `eval_problem` in salesforce/CodeGen `codegen1/benchmark/mtpb_exec.py`,
+in two stages that never see each other's data (docs/sandbox.md, "The judge stage"):
 
-Beyond the official script, each verdict is sent out through the sandbox's `__emit__` channel as
-the program prints (the first 100 prints each, then at most every 0.1 s, and when the timer fires;
-small records within a budget, so the final record always fits the channel),
-so the last verdict survives a crash or a hang that the timer cannot interrupt; a final record
-carries the official outcome and whether the program raised or timed out (for `scoring=strict`).
+1. `run_program` is the sandboxed program itself. It rewrites the program so that its last
+   top-level statement prints its value (the official AST rewrite, `rewrite_last_expression`),
+   and runs it with `exec` in a fresh globals dict holding ``__name__ == "__main__"``,
+   `print_stack` and the official `print` overload (each call's arguments are recorded as live
+   objects, then printed; stdout is captured, as officially). The official 20 s limit is an
+   in-process timer that raises `MTPBTimeout` (an Exception) into the program; an Exception ends
+   the program without failing it by itself (the official `do_exec`), so the last print before
+   an exception or a hang past the limit counts. ``exit`` and ``quit`` are None (the official
+   environment's guard). Nothing here judges or even sees the gold output.
+2. `judge_execution(namespace, gold)` runs after the program's code has finished, in the judge
+   process the sandbox forks from the program's process (its other threads gone) and only then
+   gives the gold: the first argument of the last recorded print is checked with the official
+   `check_equivalence` (mtpb/equivalence.py); no print, a print without arguments, a failing
+   check or an unsupported gold type is a failure, and so is `SystemExit` (which ended the whole
+   official run). It returns ``(passed, detail)``.
 
-This file is embedded verbatim, after `mtpb/equivalence.py`, into every scoring program
-(`mtpb.harness`), so it imports only the standard library and must not use ``__future__`` imports.
+So printing or judging never consumes what the program prints (`print(evens)` of a `filter`,
+then `print(list(evens))`, is judged on the list), and no message size can hide the verdict.
+A program that blocks or swallows the timer and is killed by the sandbox's wall limit has no
+verdict (the official run would never end) and fails.
+
+This file is embedded verbatim (the judge: after `mtpb/equivalence.py`) into the sandbox job
+(`mtpb.harness`), so it imports only the standard library and must not use ``__future__``.
 """
 
 import ast
 import builtins
 import contextlib
-import json
 import signal
-import threading
-import time
 
-EMIT_FIRST_PRINTS = 100  # emit a verdict at each of the first N prints ...
-EMIT_EVERY_S = 0.1  # ... then at most this often
-EMIT_BUDGET_CHARS = 120_000  # per-print records stop here, so the final record always fits the channel
 STDOUT_KEEP_CHARS = 4000
+ERROR_KEEP_CHARS = 2000
 
 
 class MTPBTimeout(Exception):
@@ -54,6 +53,8 @@ def rewrite_last_expression(code):
         last = tree.body[-1]
         name = getattr(getattr(getattr(last, "value", None), "func", None), "id", None)
         if isinstance(name, str) and name.startswith("print"):
+            return code
+        if not hasattr(last, "value"):  # officially an AttributeError: the code runs unchanged
             return code
         last.value = ast.Call(func=ast.Name(id="print", ctx=ast.Load()), args=[last.value], keywords=[])
         ast.fix_missing_locations(tree)
@@ -84,128 +85,99 @@ class _CappedText:
         return "".join(self.parts)
 
 
-class _Observer:
-    """Judges prints as they happen and emits the latest verdict (throttled)."""
-
-    def __init__(self, gold, emit, judge, describe):
-        self.gold, self.emit, self.judge, self.describe = gold, emit, judge, describe
-        self.count = 0
-        self.latest = None  # args of the latest print
-        self.emitted = 0  # print count of the latest emission
-        self.last_emit_t = 0.0
-        self.spent = 0  # characters emitted so far
-        self.lock = threading.RLock()
-        self.flusher = None
-
-    def on_print(self, args):
-        self.count += 1
-        self.latest = args
-        now = time.monotonic()
-        if self.count <= EMIT_FIRST_PRINTS or now - self.last_emit_t >= EMIT_EVERY_S:
-            self.flush(now)
-        elif self.flusher is None:
-            self._start_flusher()
-
-    def _start_flusher(self):
-        """Past the first prints, a daemon thread emits the pending verdict every EMIT_EVERY_S, so
-        the last print's verdict gets out even if the program then blocks the timer and is killed."""
-        self.flusher = False  # tried
-        def loop():
-            while True:
-                time.sleep(EMIT_EVERY_S)
-                self.flush()
-        try:
-            thread = threading.Thread(target=loop, name="mtpb-flusher", daemon=True)
-            thread.start()
-            self.flusher = thread
-        except RuntimeError:  # no threads allowed (process limit): emissions stay print-driven
-            pass
-
-    def flush(self, now=None):
-        with self.lock:
-            count, latest = self.count, self.latest
-            if latest is None or self.emitted == count or self.spent > EMIT_BUDGET_CHARS:
-                return
-            self.emitted = count
-            self.last_emit_t = time.monotonic() if now is None else now
-            record = {"mtpb": "print", "n": count}
-            if latest:
-                verdict, message = self.judge(latest[0], self.gold)
-                record["verdict"], record["message"] = verdict, message[:200]
-                record["value"] = self.describe(latest[0], max_json_chars=300, max_repr_chars=120)
-            else:
-                record["verdict"], record["message"] = False, "IndexError: print() without arguments"
-            self.spent += len(json.dumps(record, default=repr))
-            self.emit(record)
-
-
 _OVERLOAD_PRINT = """import builtins
 def print(*args, **kwargs):
     global print_stack
     print_stack.append({'args': args, 'kwargs': kwargs})
-    __mtpb_observe__(args)
     return builtins.print(*args, **kwargs)
 """
 
+_MTPB_STATE = {}
 
-def run_scored(program, gold, timeout_s, emit, judge, describe):
-    """Run `program` the official way, judge its last print against `gold`; emit and return the
-    final record: passed (official), message, program_error, timed_out, system_exit, n_prints."""
-    observer = _Observer(gold, emit, judge, describe)
-    namespace = {"print_stack": [], "__name__": "__main__", "__mtpb_observe__": observer.on_print}
+
+def _error_text(err):
+    try:
+        text = f"{type(err).__name__}: {err}"
+    except Exception:
+        text = f"{type(err).__name__}: <str() failed>"
+    if len(text) > ERROR_KEEP_CHARS:
+        text = text[:ERROR_KEEP_CHARS] + f"... [{len(text) - ERROR_KEEP_CHARS} more characters]"
+    return text
+
+
+def run_program(program, timeout_s):
+    """Stage 1: run `program` the official way; what happened is left in `_MTPB_STATE`."""
+    namespace = {"print_stack": [], "__name__": "__main__"}
     exec(_OVERLOAD_PRINT, namespace)
     builtins.exit = None  # the official environment (reliability_guard) disables these two
     builtins.quit = None
     stdout = _CappedText(STDOUT_KEEP_CHARS)
-    final = {"mtpb": "final", "passed": False, "message": "", "program_error": None,
-             "timed_out": False, "system_exit": False}
+    state = _MTPB_STATE
+    state.update(namespace=namespace, stdout=stdout, program_error=None, timed_out=False, system_exit=False,
+                 alarm=True)
 
     def on_alarm(signum, frame):
-        observer.flush()
         raise MTPBTimeout("Timed out!")
 
-    alarm = True
     try:
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    except (ValueError, OSError, AttributeError):  # not the main thread / no SIGALRM: sandbox wall limit only
-        alarm = False
-    final["alarm"] = alarm
+    except (ValueError, OSError, AttributeError):  # no SIGALRM: the sandbox's wall limit only
+        state["alarm"] = False
     try:
         code = rewrite_last_expression(program)
         with contextlib.redirect_stdout(stdout):
             try:
                 exec(code, namespace)
-            except SystemExit as err:
-                final["system_exit"] = True
-                final["program_error"] = f"SystemExit: {err}"
             except Exception as err:  # the official do_exec: the run goes on to the check
-                final["program_error"] = f"{type(err).__name__}: {err}"
-                final["timed_out"] = isinstance(err, MTPBTimeout)
-        stack = namespace["print_stack"]
-        if final["system_exit"]:
-            final["message"] = "SystemExit ends the program: a failure"
-        elif not stack:
-            final["message"] = "IndexError: no print: nothing to compare with the gold output"
-        elif not stack[-1]["args"]:
-            final["message"] = "IndexError: the last print has no arguments"
-        else:
-            value = stack[-1]["args"][0]
-            final["passed"], final["message"] = judge(value, gold)
-            final["value"] = describe(value)
-            if not final["passed"] and not final["message"]:
-                final["message"] = "the last print " + final["value"]["repr"][:120] + " is not the gold output"
-    except MTPBTimeout:
-        final["message"] = "Timed out"
-        final["timed_out"] = True
-    except Exception as err:  # as officially: anything failing around the program is a failure
-        final["passed"] = False
-        final["message"] = f"{type(err).__name__}: {err}"
+                state["program_error"] = _error_text(err)
+                state["timed_out"] = isinstance(err, MTPBTimeout)
+            except BaseException as err:  # SystemExit, KeyboardInterrupt: ended the official run
+                state["system_exit"] = True
+                state["program_error"] = _error_text(err)
+    except MTPBTimeout:  # the timer fired outside the program (in the rewrite): officially "Timed out"
+        state["timed_out"] = True
+        state["program_error"] = "MTPBTimeout: Timed out!"
     finally:
-        if alarm:
+        if state["alarm"]:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    final["n_prints"] = observer.count
-    final["stdout_head"] = stdout.getvalue()
-    final["stdout_chars"] = stdout.size
-    emit(final)
-    return final
+
+
+def judge_execution(namespace, gold):
+    """Stage 2, in the judge process: (passed, detail) of the official check of the last print."""
+    state = namespace.get("_MTPB_STATE") or {}
+    stdout = state.get("stdout")
+    detail = {"program_error": state.get("program_error"), "timed_out": bool(state.get("timed_out")),
+              "system_exit": bool(state.get("system_exit")), "message": "", "value": None, "n_prints": 0,
+              "stdout_head": stdout.getvalue() if stdout is not None else "",
+              "stdout_chars": stdout.size if stdout is not None else 0}
+    if "namespace" not in state:
+        detail["message"] = "the program's state is gone (it replaced the scoring harness's globals)"
+        return False, detail
+    stack = state["namespace"].get("print_stack")
+    detail["n_prints"] = len(stack) if isinstance(stack, list) else 0
+    if state.get("system_exit"):
+        detail["message"] = "SystemExit ends the program: a failure"
+        return False, detail
+    if not stack:
+        detail["message"] = "IndexError: no print: nothing to compare with the gold output"
+        return False, detail
+    args = stack[-1]["args"]
+    if not args:
+        detail["message"] = "IndexError: the last print has no arguments"
+        return False, detail
+    value = args[0]
+    try:
+        passed = check_equivalence(value, gold)  # noqa: F821 - from mtpb/equivalence.py, embedded before
+        message = ""
+    except Exception as err:  # the official harness counts any exception here as a failure
+        passed, message = False, f"{type(err).__name__}: {err}"[:ERROR_KEEP_CHARS]
+    passed = passed is True or (type(passed) is not bool and bool(passed) is True)
+    try:
+        detail["value"] = describe(value)  # noqa: F821 - from mtpb/equivalence.py
+    except Exception as err:
+        detail["value"] = {"type": "?", "json": None, "repr": f"<describe failed: {type(err).__name__}>"}
+    if not passed and not message:
+        message = "the last print " + str(detail["value"].get("repr", ""))[:120] + " is not the gold output"
+    detail["message"] = message
+    return passed, detail

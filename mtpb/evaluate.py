@@ -142,7 +142,8 @@ def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None,
     results: list[dict | None] = [None] * len(entries)
     records: list[ExecutionRecord | None] = [None] * len(entries)
     by_id = problems.by_id() if problems is not None else {}
-    for index, outcome, result in score_many(jobs, limits, timeout_s, workers):
+    hidden = (problems.source,) if problems is not None and "://" not in problems.source else ()
+    for index, outcome, result in score_many(jobs, limits, timeout_s, workers, hidden=hidden):
         e = entries[index]
         value = outcome.value or {}
         results[index] = {**e.raw, "passed": outcome.passed(scoring), "official_passed": outcome.official,

@@ -1,4 +1,4 @@
-"""Scoring MTPB programs in the sandbox: a batch function and a streaming pool (DESIGN §3, §4).
+"""Scoring MTPB programs in the sandbox: a batch function and a streaming pool (docs/design.md §3, §4).
 
 `score_many` scores a batch through `sandbox.run_many` (parallel workers, identical jobs run
 once) and yields `(index, Outcome, ExecResult)` as programs finish: what `python -m mtpb.evaluate`
@@ -15,9 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from sandbox import ExecResult, Job, Limits, run, run_many
+from sandbox import ExecResult, Job, Limits, hide, run, run_many
 
-from .harness import DEFAULT_TIMEOUT_S, Outcome, build_scoring_program, read_outcome
+from .harness import DEFAULT_TIMEOUT_S, Outcome, read_outcome, scoring_job
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,15 @@ class ScoringJob:
 
 
 def sandbox_job(job: ScoringJob, limits: Limits, timeout_s: float) -> Job:
-    return Job(build_scoring_program(job.program, job.gold, timeout_s), files=job.files or None, limits=limits)
+    return scoring_job(job.program, job.gold, timeout_s, files=job.files, limits=limits)
 
 
 def score_many(jobs: Iterable[ScoringJob], limits: Limits, timeout_s: float = DEFAULT_TIMEOUT_S,
-               workers: int | None = None) -> Iterator[tuple[int, Outcome, ExecResult]]:
-    """Score programs in parallel; yields (index into jobs, outcome, raw result) as each finishes."""
+               workers: int | None = None, hidden: tuple[str, ...] = ()) -> Iterator[tuple[int, Outcome, ExecResult]]:
+    """Score programs in parallel; yields (index into jobs, outcome, raw result) as each finishes.
+    `hidden`: files no program may read (the MTPB file in use)."""
+    if hidden:
+        hide(hidden)
     stream = (sandbox_job(j, limits, timeout_s) for j in jobs)
     for index, result in run_many(stream, limits, workers):
         yield index, read_outcome(result), result
@@ -48,7 +51,10 @@ class ExecutionPool:
     re-raised by `close()` (so at the end of a `with` block)."""
 
     def __init__(self, limits: Limits, timeout_s: float,
-                 on_result: Callable[[object, Outcome, ExecResult], None], workers: int | None = None):
+                 on_result: Callable[[object, Outcome, ExecResult], None], workers: int | None = None,
+                 hidden: tuple[str, ...] = ()):
+        if hidden:
+            hide(hidden)
         self.limits = limits
         self.timeout_s = timeout_s
         self.workers = workers or os.cpu_count() or 1
@@ -62,7 +68,7 @@ class ExecutionPool:
         future.add_done_callback(self._done)
 
     def _run_one(self, tag: object, job: ScoringJob) -> None:
-        result = run(build_scoring_program(job.program, job.gold, self.timeout_s), self.limits, job.files or None)
+        result = run(sandbox_job(job, self.limits, self.timeout_s), self.limits)
         self._on_result(tag, read_outcome(result), result)
 
     def _done(self, future: Future) -> None:

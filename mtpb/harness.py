@@ -1,10 +1,13 @@
-"""The scoring program run in the sandbox for one MTPB execution, and the reading of its result.
+"""The sandbox job for one MTPB execution, and the reading of its result.
 
-`build_scoring_program` embeds the program text and its gold output into a small script: the
-source of `mtpb/equivalence.py` (the official check) and `mtpb/child.py` (the official run and
-judgement), then one call. Comparing inside the sandboxed child is necessary because the check
-needs the live printed object (a numpy scalar, a pandas Series, a tuple...), which cannot be
-rebuilt from text. The child sends its verdicts through the sandbox's `__emit__` channel.
+`scoring_job` makes a sandbox `Job` in two stages (docs/sandbox.md, "The judge stage"): the
+program is `mtpb/child.py`'s `run_program` with the generated program as a string literal (the
+official run: AST rewrite, print overload, in-process 20 s timer), and the judge is
+`mtpb/equivalence.py` (the official `check_equivalence`) plus `child.judge_execution`, with the
+gold output as the judge's input. The sandbox hands judge and gold to the program's process only
+after the program's code has finished, in a copy of it holding only its main thread, so the check
+sees the live printed objects (a numpy scalar, a pandas Series, a `filter` not yet consumed)
+exactly as the official script does, and nothing the program runs can see the gold first.
 
 `read_outcome` turns the sandbox's `ExecResult` into an `Outcome`: the official verdict, the strict
 verdict (official, and the program ran to its end without an error or a timeout), and a status
@@ -21,47 +24,55 @@ from the sandbox's closed set describing what the *program* did:
 | crashed        | killed by a signal                                               |
 | sandbox_error  | the harness itself failed (our fault, never the model's)         |
 
-Officially a program that prints the right value and then raises or hangs passes; `strict` fails
-it. A program whose process ends without the harness's final record (os._exit, a fatal signal) is a
-failure; when the sandbox reports a timeout or out-of-memory kill instead, the verdict of the last
-print the child reported stands, as the official in-process timer would have judged it.
+Officially a program that prints the right value and then raises or hangs past the limit passes;
+`strict` fails it. A program whose process ends before the judge ran (os._exit, a fatal signal,
+the sandbox's wall limit after blocking the official timer) is a failure.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from sandbox import ExecProfile, Job, Limits
 
 DEFAULT_TIMEOUT_S = 20.0  # the official per-program limit
 WALL_GRACE_S = 10.0  # sandbox deadline = timeout + this (interpreter start-up, the final check)
 
 _COMPILE_ERRORS = ("SyntaxError", "IndentationError", "TabError")
 
+# The official environment: the program is `__main__` of our driver, which execs it in its own
+# fresh globals; the verdict is taken when the driver returns (threads are not waited for, and
+# the judge runs without them); stdout is captured in memory, so any str can be printed.
+PROFILE = ExecProfile(main_module=True, wait_threads=False, guard=False, stdout_errors="backslashreplace")
+
 
 @lru_cache(maxsize=1)
-def _runtime_source() -> str:
+def _sources() -> tuple[str, str]:
     here = Path(__file__).resolve().parent
-    return (here / "equivalence.py").read_text(encoding="utf-8") + "\n\n" + (here / "child.py").read_text(encoding="utf-8")
+    child = (here / "child.py").read_text(encoding="utf-8")
+    equivalence = (here / "equivalence.py").read_text(encoding="utf-8")
+    judge = equivalence + "\n\n" + child + "\n\ndef judge(namespace, gold):\n    return judge_execution(namespace, gold)\n"
+    return child, judge
 
 
-def build_scoring_program(program: str, gold: Any, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
-    """The script that runs `program` the official way and judges its last print against `gold`."""
-    gold_json = json.dumps(gold)
-    return (
-        _runtime_source()
-        + "\n\n# ---- one MTPB execution ----\n"
-        + "import builtins as _mtpb_builtins\n"
-        + "import json as _mtpb_json\n"
-        + "import sys as _mtpb_sys\n"
-        + "def _mtpb_emit_fallback(obj):\n"
-        + "    _mtpb_sys.__stderr__.write('MTPB-EMIT ' + _mtpb_json.dumps(obj, default=repr) + '\\n')\n"
-        + "_mtpb_emit = getattr(_mtpb_builtins, '__emit__', None) or _mtpb_emit_fallback\n"
-        + f"run_scored({program!r}, _mtpb_json.loads({gold_json!r}), {float(timeout_s)!r}, "
-        + "_mtpb_emit, judge, describe)\n"
-    )
+def build_scoring_program(program: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """The sandboxed program: the official run of `program` (no gold in it)."""
+    return _sources()[0] + f"\n\n# ---- one MTPB execution ----\nrun_program({program!r}, {float(timeout_s)!r})\n"
+
+
+def judge_source() -> str:
+    """The judge: the official check of the last print, given the gold after the program ended."""
+    return _sources()[1]
+
+
+def scoring_job(program: str, gold: Any, timeout_s: float = DEFAULT_TIMEOUT_S, files: dict | None = None,
+                limits: Limits | None = None) -> Job:
+    """The sandbox job that scores `program` against `gold` the official way."""
+    return Job(build_scoring_program(program, timeout_s), files=files or None, limits=limits, profile=PROFILE,
+               judge=judge_source(), judge_input=gold)
 
 
 @dataclass
@@ -84,9 +95,9 @@ class Outcome:
         raise ValueError(f"scoring must be 'official' or 'strict', got {scoring!r}")
 
 
-def _status_of(final: dict) -> str:
-    error = final.get("program_error")
-    if final.get("timed_out"):
+def _program_status(detail: dict, sandbox_status: str) -> str:
+    error = detail.get("program_error")
+    if detail.get("timed_out"):
         return "timeout"
     if error:
         name = error.split(":", 1)[0]
@@ -95,53 +106,40 @@ def _status_of(final: dict) -> str:
         if name == "MemoryError":
             return "memory"
         return "error"
-    return "passed" if final.get("passed") else "failed"
+    return "passed" if sandbox_status == "passed" else sandbox_status
 
 
 def read_outcome(result: Any) -> Outcome:
-    """The `Outcome` of a sandbox `ExecResult` (status, detail, values) of a scoring program."""
-    values = list(getattr(result, "values", None) or [])
-    records = [v for v in values if isinstance(v, dict) and v.get("mtpb") in ("print", "final")]
-    final = next((v for v in reversed(records) if v.get("mtpb") == "final"), None)
-    prints = [v for v in records if v.get("mtpb") == "print"]
+    """The `Outcome` of a sandbox `ExecResult` of a `scoring_job`."""
     sandbox_status = str(getattr(getattr(result, "status", ""), "value", getattr(result, "status", "")))
     sandbox_detail = str(getattr(result, "detail", "") or "")
-    if final is not None:
-        status = _status_of(final)
-        detail = final.get("program_error") or final.get("message") or ""
-        official = bool(final.get("passed"))
+    judged = getattr(result, "judge", None) or {}
+    detail = judged.get("detail") if isinstance(judged.get("detail"), dict) else {}
+    if sandbox_status == "passed" and "judge_error" not in detail and "program_error" in detail:
+        official = judged.get("passed") is True
+        status = _program_status(detail, sandbox_status)
+        if status == "passed" and not official:
+            status = "failed"
         return Outcome(
             official=official,
             strict=official and status == "passed",
             status=status,
-            detail=detail,
-            value=final.get("value"),
-            n_prints=int(final.get("n_prints", 0)),
-            extra={"timed_out": bool(final.get("timed_out")), "system_exit": bool(final.get("system_exit")),
-                   "check_message": final.get("message", "")},
+            detail=detail.get("program_error") or detail.get("message") or "",
+            value=detail.get("value"),
+            n_prints=int(detail.get("n_prints") or 0),
+            extra={"timed_out": bool(detail.get("timed_out")), "system_exit": bool(detail.get("system_exit")),
+                   "check_message": detail.get("message", ""), "stdout_head": detail.get("stdout_head", "")},
         )
-    last = prints[-1] if prints else None
-    if sandbox_status in ("timeout", "memory"):
-        # the process was killed from outside: the official in-process timer (or MemoryError)
-        # would have ended the program and judged its last print
-        official = bool(last and last.get("verdict"))
+    # The driver itself did not finish (killed at the wall limit, os._exit, a fatal signal, a
+    # refusal of the sandbox) or the judge gave no verdict: a failure, with what the sandbox saw.
+    if sandbox_status in ("timeout", "memory", "crashed", "sandbox_error", "syntax_error"):
         status = sandbox_status
-        detail = sandbox_detail or sandbox_status
-    elif sandbox_status in ("passed", "failed", "error"):
-        official, status = False, "error"
-        detail = sandbox_detail or "the process ended before the check (os._exit?): a failure"
-        if "values" in (getattr(result, "truncated", None) or []):
-            detail = "the value channel overflowed (the program called __emit__?) before the final verdict"
-    else:  # crashed, syntax_error of the harness itself (impossible), sandbox_error
-        official = False
-        status = sandbox_status if sandbox_status in ("crashed", "sandbox_error") else "sandbox_error"
-        detail = sandbox_detail or status
-    return Outcome(
-        official=official,
-        strict=False,
-        status=status,
-        detail=detail,
-        value=(last or {}).get("value"),
-        n_prints=int((last or {}).get("n", 0)),
-        extra={"killed": True, "sandbox_status": sandbox_status},
-    )
+    else:
+        status = "error"
+    why = sandbox_detail or detail.get("judge_error") or status
+    if sandbox_status == "passed":
+        why = f"the judge gave no verdict: {detail.get('judge_error', 'unknown')}"
+    elif sandbox_status == "error" and not sandbox_detail:
+        why = "the process ended before the check (os._exit?): a failure"
+    return Outcome(official=False, strict=False, status=status, detail=why,
+                   extra={"killed": True, "sandbox_status": sandbox_status})

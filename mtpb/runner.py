@@ -196,7 +196,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
         progress.update(tokens=completion.n_new_tokens)
 
     by_unit = {(it.problem.id, it.case): it for it in items}
-    with progress, ExecutionPool(limits, cfg.sandbox.timeout_s, on_result, workers=cfg.sandbox.workers) as pool:
+    with progress, ExecutionPool(limits, cfg.sandbox.timeout_s, on_result, workers=cfg.sandbox.workers,
+                                     hidden=_answer_files(problem_set)) as pool:
         for key, record in stored.items():
             if key not in executed:
                 item, index = wanted[key]
@@ -293,3 +294,9 @@ def compact_value(value: dict | None, max_json_chars: int = 2000, max_repr_chars
     if out["json"] is not None and len(json.dumps(out["json"])) > max_json_chars:
         out["json"] = None
     return out
+
+
+def _answer_files(problem_set) -> tuple[str, ...]:
+    """The MTPB file in use, unreadable to the programs (docs/sandbox.md)."""
+    source = getattr(problem_set, "source", "")
+    return (source,) if source and "://" not in source else ()

@@ -1,4 +1,4 @@
-"""Run untrusted programs under OS-enforced limits, fast (DESIGN §3; docs/sandbox.md).
+"""Run untrusted programs under OS-enforced limits, fast (docs/design.md §3; docs/sandbox.md).
 
     from sandbox import Limits, run, run_many
     result = run("assert 1 + 1 == 2", Limits(wall_s=3.0))
@@ -8,10 +8,10 @@
 Standard library only: nothing of ours, no torch.
 """
 
-from .limits import ExecResult, Job, Limits, Status
-from .pool import Sandbox, SandboxUnavailable, default_sandbox, run, run_many, shutdown
+from .limits import HUMAN_EVAL, HUMAN_EVAL_UNGUARDED, PYTHON, ExecProfile, ExecResult, Job, Limits, Status
+from .pool import Sandbox, SandboxUnavailable, default_sandbox, hide, run, run_many, shutdown
 
 __all__ = [
-    "ExecResult", "Job", "Limits", "Status", "Sandbox", "SandboxUnavailable",
-    "default_sandbox", "run", "run_many", "shutdown",
+    "ExecProfile", "ExecResult", "HUMAN_EVAL", "HUMAN_EVAL_UNGUARDED", "Job", "Limits", "PYTHON", "Status",
+    "Sandbox", "SandboxUnavailable", "default_sandbox", "hide", "run", "run_many", "shutdown",
 ]

@@ -3,7 +3,7 @@
 Runs in the worker's forked child, in two halves. `_prepare`, still with the worker's privileges
 and before the job is known: own session (so the worker can kill the group), stdin from
 /dev/null and stdout/stderr/channel on fixed fds (all else closed), default signal handlers, the
-seccomp socket filter when there is no network namespace, the program's directory as cwd.
+the program's directory as cwd (the seccomp filter is the worker's, inherited).
 `_finish`, once the job is known: an unprivileged uid, the parent-death signal, the job's files,
 rlimits (address space, CPU, file size, open files, processes, core=0). The environment is the
 worker's, which the worker scrubbed once. Then either `runner.execute` in this warm interpreter
@@ -23,11 +23,12 @@ import os
 import pickle
 import resource
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 
 from . import oslevel, runner
-from .limits import Limits
+from .limits import JUDGE_MESSAGE_MAX, Limits
 
 SETUP_FAILED_EXIT = 70  # exit status when confinement itself failed (verdict: sandbox_error)
 RUNNER_PATH = os.path.abspath(runner.__file__)
@@ -45,16 +46,19 @@ class ChildSpec:
     worker_pid: int
     mode: str = "fork"  # or "spawn"
     uid: int | None = None  # None: keep the worker's uid (not root, or dropping was disabled)
-    seccomp: bool = False  # install the socket filter (no network namespace available)
+    seccomp: bool = False  # the worker's seccomp filter blocks sockets (no network namespace)
     hide_sys_path: tuple[str, ...] = ()  # our own package's directory: not the program's business
+    verdict_address: str = ""  # the worker's abstract unix datagram socket (runner.py)
+    ipc_namespace: bool = False  # a fresh IPC namespace per program (SysV IPC, POSIX message queues)
 
 
 @dataclass
 class JobSpec:
     program: str
-    token: str
     limits: Limits
     files: dict[str, bytes] = field(default_factory=dict)
+    profile: dict | None = None
+    judged: bool = False
 
 
 def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None) -> None:
@@ -63,8 +67,9 @@ def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None
     With `job` None, the job is read (pickled, from the worker) from `job_fd` after `_prepare`.
     """
     channel = spec.channel_fd
+    verdict = -1
     try:
-        channel = _prepare(spec, keep_fd=job_fd)
+        channel, verdict = _prepare(spec, keep_fd=job_fd)
         if spec.mode == "fork":
             sys.path[:] = ["", *(p for p in sys.path if p and p not in spec.hide_sys_path)]
             sys.argv = [""]
@@ -77,28 +82,38 @@ def start(spec: ChildSpec, job: JobSpec | None = None, job_fd: int | None = None
             job = pickle.loads(data)
         _finish(spec, job)
         if spec.mode == "spawn":
-            _exec_fresh_interpreter(job, channel)
-        runner.execute(job.program, job.token, channel)
+            _exec_fresh_interpreter(spec, job, channel, verdict)
+        runner.execute(job.program, channel, verdict, spec.verdict_address, job.profile, job.judged)
     except BaseException as exc:  # noqa: BLE001 - report, never fall back into the worker's code
-        try:
-            message = json.dumps({"t": "setup", "detail": f"{type(exc).__name__}: {exc}"}) + "\n"
-            os.write(channel, message.encode())
+        try:  # no program code has run yet: this process's records are still ours
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.sendto(b"Ksetup", spec.verdict_address)
+            sock.sendto(b"D" + f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace")[:4000],
+                        spec.verdict_address)
         except BaseException:  # noqa: BLE001
             pass
     os._exit(SETUP_FAILED_EXIT)
 
 
-def _prepare(spec: ChildSpec, keep_fd: int | None) -> int:
+def _prepare(spec: ChildSpec, keep_fd: int | None) -> tuple[int, int]:
     os.setsid()
+    if spec.ipc_namespace:
+        # SysV IPC and POSIX message queues of this program die with it (nothing reaches the next)
+        if not oslevel.unshare(oslevel.CLONE_NEWIPC):
+            raise OSError("unshare(CLONE_NEWIPC) failed for a program process")
     oslevel.prctl(oslevel.PR_SET_PDEATHSIG, signal.SIGKILL)  # while waiting for the job, too
     soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    channel = min(1000, soft_nofile - 2)  # high, out of the way of the program's own fds
+    channel = min(1000, soft_nofile - 3)  # high, out of the way of the program's own fds
+    verdict = channel + 1
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(spec.stdout_fd, 1)
     os.dup2(spec.stderr_fd, 2)
     os.dup2(spec.channel_fd, channel)
-    keep = sorted({channel, *(() if keep_fd is None else (keep_fd,))})
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # unconnected: every send names the
+    os.dup2(sender.fileno(), verdict, inheritable=False)  # address, so the audit hook sees it
+    sender.close()
+    keep = sorted({channel, verdict, *(() if keep_fd is None else (keep_fd,))})
     low = 3
     for fd in keep:
         os.closerange(low, fd)
@@ -109,10 +124,8 @@ def _prepare(spec: ChildSpec, keep_fd: int | None) -> int:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    if spec.seccomp:
-        oslevel.install_socket_filter()
     os.chdir(spec.workdir)
-    return channel
+    return channel, verdict
 
 
 def _finish(spec: ChildSpec, job: JobSpec) -> None:
@@ -121,6 +134,9 @@ def _finish(spec: ChildSpec, job: JobSpec) -> None:
         os.setresgid(spec.uid, spec.uid, spec.uid)
         os.setresuid(spec.uid, spec.uid, spec.uid)
     oslevel.prctl(oslevel.PR_SET_PDEATHSIG, signal.SIGKILL)  # again: the uid change cleared it
+    # Non-dumpable: no other process of the program (a fresh interpreter it starts) may open this
+    # one's /proc/PID/mem (docs/sandbox.md, "Verdict integrity"); the uid change already did it.
+    oslevel.prctl(oslevel.PR_SET_DUMPABLE, 0)
     if os.getppid() != spec.worker_pid:
         os._exit(SETUP_FAILED_EXIT)  # the worker died before we got here
     os.umask(0o077)
@@ -150,11 +166,18 @@ def _set_limits(limits: Limits, nproc: bool) -> None:
         cap(resource.RLIMIT_NPROC, limits.max_processes)
 
 
-def _exec_fresh_interpreter(job: JobSpec, channel: int) -> None:
-    """Spawn mode: the program's spec travels in a memfd, everything else is inherited by execve."""
-    data = json.dumps({"program": job.program, "token": job.token, "channel_fd": channel}).encode()
-    memfd = os.memfd_create("sandbox-spec", 0)  # close-on-exec unset: the new interpreter reads it
-    runner._write_all(memfd, data)
-    os.lseek(memfd, 0, os.SEEK_SET)
+def _exec_fresh_interpreter(spec: ChildSpec, job: JobSpec, channel: int, verdict: int) -> None:
+    """Spawn mode: the program's spec travels in a pipe, everything else is inherited by execve."""
+    data = json.dumps({"program": job.program, "channel_fd": channel, "verdict_fd": verdict,
+                       "address": spec.verdict_address, "profile": job.profile, "judged": job.judged,
+                       "judge_limit": JUDGE_MESSAGE_MAX}).encode("utf-8", "surrogatepass")
+    path = os.path.join(spec.workdir, ".sandbox-spec")  # (memfd_create is refused by the filter)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    runner._write_all(fd, data)
+    os.unlink(path)
+    os.lseek(fd, 0, os.SEEK_SET)
+    memfd = fd
+    os.set_inheritable(memfd, True)
     os.set_inheritable(channel, True)
+    os.set_inheritable(verdict, True)
     os.execve(sys.executable, [sys.executable, "-I", RUNNER_PATH, str(memfd)], dict(os.environ))

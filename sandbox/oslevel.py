@@ -1,6 +1,6 @@
 """Linux primitives the sandbox is built from: namespaces, seccomp, uid slots, killing and cleanup.
 
-Everything here acts from outside the program (DESIGN §3): the kernel enforces it, so nothing the
+Everything here acts from outside the program (docs/design.md §3): the kernel enforces it, so nothing the
 program does to its own interpreter (`importlib.reload(os)`, `posix.fork`, a bare `except:`)
 can undo it. Each function degrades gracefully and says so, because CI containers often forbid
 namespaces; the caller records which mechanism was in force in `ExecResult.isolation`.
@@ -29,6 +29,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_SECCOMP = 22
@@ -68,6 +69,7 @@ def become_subreaper() -> None:
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MS_NOEXEC = 8
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -123,13 +125,77 @@ def private_mounts(needed: list[str], shared: list[str], tmpfs_size: str = "512m
                          and os.path.isdir(p)})
         inside = [p for p in inside if not any(q != p and _is_within(p, q) for q in inside)]
         handles = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in inside}
-        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmpfs_size}")
+        # noexec: a program cannot map a shared library it wrote (native code behind the audit hook)
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={tmpfs_size}")
         for target, fd in handles.items():
             os.makedirs(target, 0o755, exist_ok=True)
             mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
             mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
             os.close(fd)
     return covered
+
+
+RUN_DIRS = ("/run", "/var/run")  # where daemons put their sockets
+
+
+def unix_socket_paths() -> list[str]:
+    """Filesystem paths of the unix sockets bound in this network namespace (/proc/net/unix)."""
+    try:
+        lines = Path("/proc/net/unix").read_text(errors="replace").splitlines()[1:]
+    except OSError:
+        return []
+    paths = set()
+    for line in lines:
+        cols = line.split()
+        if len(cols) >= 8 and cols[-1].startswith("/"):
+            paths.add(cols[-1])
+    return sorted(paths)
+
+
+def hide_run_dirs(host_sockets: list[str], scratch: tuple[str, ...] = ()) -> list[str]:
+    """In our mount namespace: an empty tmpfs over /run (and /var/run), and /dev/null over every
+    other unix socket a host process had bound, so no program reaches a host daemon through a
+    socket file. Returns what was covered. (A socket bound later, outside /run, stays reachable:
+    docs/sandbox.md.)"""
+    covered: list[str] = []
+    for path in RUN_DIRS:
+        real = os.path.realpath(path)
+        if real in covered or not os.path.isdir(real):
+            continue
+        mount("tmpfs", real, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
+        mount(None, real, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
+        covered.append(real)
+    for path in host_sockets:
+        real = os.path.realpath(path)
+        if any(_is_within(real, d) for d in covered) or any(_is_within(real, d) for d in scratch):
+            continue
+        try:
+            if not stat.S_ISSOCK(os.lstat(real).st_mode):
+                continue
+            mount("/dev/null", real, None, MS_BIND)
+            covered.append(real)
+        except OSError:
+            continue
+    return covered
+
+
+def hide_paths(paths) -> list[str]:
+    """In our mount namespace: each existing path made unreadable (a directory gets an empty
+    read-only tmpfs over it, a file /dev/null). For answer keys: dataset files and caches."""
+    hidden: list[str] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        try:
+            st = os.stat(real)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            mount("tmpfs", real, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=4k")
+            mount(None, real, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=4k")
+        else:
+            mount("/dev/null", real, None, MS_BIND)
+        hidden.append(real)
+    return hidden
 
 
 def _is_within(path: str, parent: str) -> bool:
@@ -139,48 +205,98 @@ def _is_within(path: str, parent: str) -> bool:
 
 # --- seccomp: the network fallback when no network namespace can be made --------------------
 
-_AUDIT_ARCH = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}  # arch, socket, io_uring_setup
+# arch, and the syscall numbers the filter names (x86_64 / aarch64 tables of the kernel)
+_AUDIT_ARCH = {
+    "x86_64": (0xC000003E, {"socket": 41, "ptrace": 101, "add_key": 248, "request_key": 249, "keyctl": 250,
+                            "process_vm_readv": 310, "process_vm_writev": 311, "memfd_create": 319,
+                            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                            "pidfd_getfd": 438}),
+    "aarch64": (0xC00000B7, {"socket": 198, "ptrace": 117, "add_key": 217, "request_key": 218, "keyctl": 219,
+                             "process_vm_readv": 270, "process_vm_writev": 271, "memfd_create": 279,
+                             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                             "pidfd_getfd": 438}),
+}
+# Refused for every program: kernel keyrings (a key outlives the program, and the uid's user
+# keyring outlives the harness), another process's memory or fds (ptrace, process_vm_*,
+# pidfd_getfd), executable anonymous files (memfd_create: native code with no file on a noexec
+# mount), io_uring (it acts behind the filter's back).
+DENIED_SYSCALLS = ("add_key", "request_key", "keyctl", "ptrace", "process_vm_readv", "process_vm_writev",
+                   "pidfd_getfd", "memfd_create", "io_uring_setup", "io_uring_enter", "io_uring_register")
 
 
-def install_socket_filter() -> bool:
-    """Seccomp filter: socket() fails with EACCES for every family but AF_UNIX; io_uring is off.
+def install_filter(block_sockets: bool = False) -> bool:
+    """Seccomp filter for a program process (inherited by all it starts): the `DENIED_SYSCALLS`
+    fail with EPERM, and with `block_sockets` socket() fails with EACCES for every family but
+    AF_UNIX (the network fallback when no network namespace can be made).
 
-    Returns False on an architecture we have no syscall numbers for (the caller then falls back
-    to a Python-level block and records that).
+    Returns False on an architecture we have no syscall numbers for (docs/sandbox.md says what
+    is then missing).
     """
+    fprog = _FILTERS.get(block_sockets)
+    if fprog is None:
+        fprog = _build_filter(block_sockets)
+        if fprog is None:
+            return False
+        _FILTERS[block_sockets] = fprog
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog[0]), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+    return True
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_FILTERS: dict = {}  # built once per process (the worker), installed in every program process
+
+
+def prepare_filters() -> None:
+    """Build both filters now, so that a forked program process only installs one."""
+    for block_sockets in (False, True):
+        if block_sockets not in _FILTERS:
+            built = _build_filter(block_sockets)
+            if built is not None:
+                _FILTERS[block_sockets] = built
+
+
+def _build_filter(block_sockets: bool):
     spec = _AUDIT_ARCH.get(platform.machine())
     if spec is None:
-        return False
-    arch, nr_socket, nr_io_uring = spec
+        return None
+    arch, numbers = spec
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
-    allow, deny = 0x7FFF0000, 0x00050000 | errno.EACCES  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    allow = 0x7FFF0000  # SECCOMP_RET_ALLOW
+    eperm, eacces = 0x00050000 | errno.EPERM, 0x00050000 | errno.EACCES  # SECCOMP_RET_ERRNO
     program = [
         (ld, 0, 0, 4),  # A = seccomp_data.arch
         (jeq, 1, 0, arch),  # native arch: go on; foreign ABI (int 0x80, compat): deny
-        (ret, 0, 0, deny),
+        (ret, 0, 0, eperm),
         (ld, 0, 0, 0),  # A = seccomp_data.nr
         (jge, 0, 1, 0x40000000),  # x32 syscall numbers: deny
-        (ret, 0, 0, deny),
-        (jeq, 0, 1, nr_io_uring),  # io_uring can open sockets behind the filter's back
-        (ret, 0, 0, deny),
-        (jeq, 1, 0, nr_socket),
-        (ret, 0, 0, allow),
-        (ld, 0, 0, 16),  # A = low 32 bits of args[0]: the address family
-        (jeq, 0, 1, 1),  # AF_UNIX (local pipes between the program's own processes) is fine
-        (ret, 0, 0, allow),
-        (ret, 0, 0, deny),
+        (ret, 0, 0, eperm),
     ]
+    for name in DENIED_SYSCALLS:
+        program += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, eperm)]
+    if block_sockets:
+        program += [
+            (jeq, 1, 0, numbers["socket"]),
+            (ret, 0, 0, allow),
+            (ld, 0, 0, 16),  # A = low 32 bits of args[0]: the address family
+            (jeq, 0, 1, 1),  # AF_UNIX (local pipes between the program's own processes) is fine
+            (ret, 0, 0, allow),
+            (ret, 0, 0, eacces),
+        ]
+    else:
+        program.append((ret, 0, 0, allow))
     raw = b"".join(struct.pack("HBBI", *insn) for insn in program)
     buf = ctypes.create_string_buffer(raw, len(raw))
+    return _SockFprog(len(program), ctypes.addressof(buf)), buf  # (keep the buffer alive)
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    fprog = SockFprog(len(program), ctypes.addressof(buf))
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
-    return True
+def install_socket_filter() -> bool:
+    """The network fallback alone (see `install_filter`)."""
+    return install_filter(block_sockets=True)
 
 
 # --- uid slots ------------------------------------------------------------------------------

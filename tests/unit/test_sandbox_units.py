@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import struct
 import signal
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from sandbox import ExecResult, Job, Limits, Status
 from sandbox.cache import ResultCache, cache_key
 from sandbox.pool import scrubbed_env
 from sandbox.verdict import Observation, decide
-from sandbox.worker import Capture, Channel
+from sandbox.worker import Capture, Channel, VerdictReader
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,13 +75,16 @@ L = Limits(wall_s=3.0, memory_mb=512)
 
 
 @pytest.mark.parametrize("obs, status, detail", [
-    (Observation(L, done=True, returncode=0), Status.PASSED, ""),
-    (Observation(L, done=True, timed_out=True, returncode=-9), Status.PASSED, ""),  # finished just in time
-    (Observation(L, syntax="SyntaxError: x", returncode=1), Status.SYNTAX_ERROR, "SyntaxError: x"),
-    (Observation(L, exception=("assertion", "AssertionError"), returncode=1), Status.FAILED, "AssertionError"),
-    (Observation(L, exception=("memory", "MemoryError"), returncode=1), Status.MEMORY, "MemoryError"),
-    (Observation(L, exception=("exit", "SystemExit: 0"), returncode=1), Status.ERROR, "SystemExit: 0"),
-    (Observation(L, exception=("other", "KeyError: 'k'"), returncode=1), Status.ERROR, "KeyError: 'k'"),
+    (Observation(L, kind="done", returncode=0), Status.PASSED, ""),
+    (Observation(L, kind="done", timed_out=False, returncode=-9), Status.PASSED, ""),  # reported, then killed
+    (Observation(L, kind="syntax", detail="SyntaxError: x", returncode=1), Status.SYNTAX_ERROR, "SyntaxError: x"),
+    (Observation(L, kind="assertion", detail="AssertionError", returncode=1), Status.FAILED, "AssertionError"),
+    (Observation(L, kind="assertion", returncode=1), Status.FAILED, "AssertionError"),  # detail lost: still failed
+    (Observation(L, kind="memory", detail="MemoryError", returncode=1), Status.MEMORY, "MemoryError"),
+    (Observation(L, kind="exit", detail="SystemExit: 0", returncode=1), Status.ERROR, "SystemExit: 0"),
+    (Observation(L, kind="other", detail="KeyError: 'k'", returncode=1), Status.ERROR, "KeyError: 'k'"),
+    (Observation(L, kind="refused", detail="the sandbox refused gc.get_objects", returncode=1), Status.ERROR,
+     "the sandbox refused gc.get_objects"),
     (Observation(L, timed_out=True, returncode=-9), Status.TIMEOUT, "wall-clock limit of 3 s exceeded"),
     (Observation(L, returncode=-signal.SIGXCPU), Status.TIMEOUT, "CPU time limit of 4 s exceeded"),
     (Observation(L, returncode=-9, cpu_s=4.0), Status.TIMEOUT, "CPU time limit of 4 s exceeded"),
@@ -87,7 +92,7 @@ L = Limits(wall_s=3.0, memory_mb=512)
     (Observation(L, returncode=-11), Status.CRASHED, "killed by SIGSEGV"),
     (Observation(L, returncode=-6, stderr_tail="terminate called after throwing an instance of 'std::bad_alloc'"),
      Status.MEMORY, "killed by SIGABRT after running out of memory (limit 512 MB)"),
-    (Observation(L, setup="PermissionError: x", returncode=70), Status.SANDBOX_ERROR,
+    (Observation(L, kind="setup", detail="PermissionError: x", returncode=70), Status.SANDBOX_ERROR,
      "sandbox setup failed before the program started: PermissionError: x"),
     (Observation(L, returncode=None), Status.SANDBOX_ERROR, "the program's exit status was lost"),
 ])
@@ -96,7 +101,7 @@ def test_verdict_rules(obs, status, detail):
 
 
 def test_an_early_exit_is_never_a_pass():
-    for rc in (0, 1, 3):
+    for rc in (0, 1, 3, 70):  # 70: the exit status of a failed setup is no sandbox_error by itself
         status, detail = decide(Observation(L, returncode=rc))
         assert status is Status.ERROR and "before its last line" in detail
 
@@ -105,32 +110,74 @@ def line(obj) -> bytes:
     return (json.dumps(obj) + "\n").encode()
 
 
-def test_channel_needs_this_runs_token_and_survives_split_reads():
-    chan = Channel(cap=1000, token="right")
-    data = line({"t": "v", "v": [1, 2]}) + line({"t": "done", "k": "wrong"}) + b"garbage\n" + line({"t": "v", "v": 3})
+def test_value_pipe_carries_values_only_and_survives_split_reads():
+    chan = Channel(cap=1000)
+    data = (line({"t": "v", "v": [1, 2]}) + line({"t": "done", "k": "x"}) + b"garbage\n"
+            + line({"t": "exc", "cat": "assertion"}) + line({"t": "v", "v": 3}))
     for i in range(0, len(data), 7):  # arbitrary chunking
         chan.feed(data[i:i + 7])
-    assert chan.values == [[1, 2], 3] and not chan.done
-    chan.feed(line({"t": "done", "k": "right"}))
-    assert chan.done
+    assert chan.values == [[1, 2], 3]
+    assert not hasattr(chan, "done") and not hasattr(chan, "exception")  # no verdict travels here
 
 
-def test_channel_caps_values_but_always_reads_control_lines():
-    chan = Channel(cap=100, token="t")
+def test_value_pipe_caps_values_and_skips_an_endless_line():
+    chan = Channel(cap=100)
     chan.feed(line({"t": "v", "v": "x" * 60}) + line({"t": "v", "v": "y" * 60}))
     chan.feed(line({"t": "v", "v": "z" * 5000}))  # one huge value: dropped
-    chan.feed(line({"t": "exc", "cat": "assertion", "detail": "AssertionError"}) + line({"t": "done", "k": "t"}))
     assert chan.values == ["x" * 60] and chan.truncated
-    assert chan.exception == ("assertion", "AssertionError") and chan.done
-
-
-def test_channel_skips_an_endless_line():
-    chan = Channel(cap=1024, token="t")
+    chan2 = Channel(cap=1024)
     for _ in range(10):
-        chan.feed(b"a" * 4096)  # no newline ever
-    assert len(chan.buffer) < 1024 + 8192 + 4096
-    chan.feed(b"tail of the long line\n" + line({"t": "syntax", "detail": "SyntaxError: y"}))
-    assert chan.syntax == "SyntaxError: y" and chan.truncated
+        chan2.feed(b"a" * 4096)  # no newline ever
+    assert len(chan2.buffer) < 1024 + 4096
+    chan2.feed(b"tail of the long line\n" + line({"t": "v", "v": 1}))
+    assert chan2.values == [1] and chan2.truncated
+
+
+class _FakeSock:
+    def __init__(self, queue):
+        self.queue, self.sent = list(queue), []
+
+    def recvmsg(self, size, ancsize):
+        if not self.queue:
+            raise BlockingIOError
+        pid, data, address = self.queue.pop(0)
+        cred = struct.pack("iII", pid, 60001, 60001)
+        return data, [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, cred)], 0, address
+
+    def sendto(self, data, address):
+        self.sent.append((data, address))
+
+
+def test_verdict_reader_trusts_the_first_record_of_the_main_process_only():
+    sock = _FakeSock([
+        (999, b"Kdone", None),  # a child or a fresh interpreter the program started: dropped
+        (100, b"Dearly text", None),  # text before the kind: not from the runner
+        (100, b"Kassertion", None),
+        (100, b"Kdone", None),  # a second kind never overrides the first
+        (100, b"DAssertionError: x", None),
+    ])
+    reader = VerdictReader(sock, 100, None)
+    reader.read()
+    assert reader.kind == "assertion" and reader.detail == "AssertionError: x"
+
+
+def test_verdict_reader_runs_the_judge_handshake_with_the_announced_process_only():
+    sock = _FakeSock([
+        (100, b"Kdone", None), (100, b"P200", None),
+        (300, b"R", b"\0other"), (300, b"J1", None),  # not the judge the runner announced
+        (200, b"R", b"\0judge"), (200, b"J0", None), (200, b"J1", None), (200, b'D{"x": 1}', None),
+    ])
+    reader = VerdictReader(sock, 100, b"MESSAGE")
+    reader.read()
+    assert sock.sent == [(b"MESSAGE", b"\0judge")]
+    assert reader.judge_result() == {"passed": False, "detail": {"x": 1}}
+
+
+def test_the_judge_may_speak_before_its_parent_announces_it():
+    sock = _FakeSock([(100, b"Kdone", None), (200, b"R", b"\0judge"), (100, b"P200", None), (200, b"J1", None)])
+    reader = VerdictReader(sock, 100, b"MESSAGE")
+    reader.read()
+    assert sock.sent == [(b"MESSAGE", b"\0judge")] and reader.judge_result()["passed"] is True
 
 
 def test_capture_keeps_the_first_bytes_and_counts_the_rest():
@@ -166,6 +213,25 @@ def test_cache_returns_copies_marked_cached_and_evicts():
     assert cache.get("a") is None and cache.get("c") is not None
     cache.put("d", ExecResult(Status.SANDBOX_ERROR))
     assert cache.get("d") is None  # our failures are never remembered
+
+
+def test_cache_has_a_byte_budget_as_well_as_an_entry_count():
+    cache = ResultCache(entries=65536, max_bytes=2_000_000)
+    big = ExecResult(Status.FAILED, stdout="o" * 300_000, stderr="e" * 300_000)
+    for i in range(300):  # 300 results of ~600 KB each, as a program printing 600 KB with other comments
+        cache.put(f"k{i}", big)
+    assert cache.bytes <= 2_000_000 and len(cache._data) == 3
+    assert cache.get("k299") is not None and cache.get("k0") is None
+    assert ResultCache(entries=10).max_bytes == 256 << 20  # the documented default
+
+
+def test_cache_key_depends_on_profile_and_judge():
+    from sandbox import HUMAN_EVAL
+    base = cache_key(Job("x = 1"), Limits())
+    assert base != cache_key(Job("x = 1", profile=HUMAN_EVAL), Limits())
+    assert base != cache_key(Job("x = 1", judge="def judge(ns, g): return True, None", judge_input=1), Limits())
+    assert cache_key(Job("x", judge="j", judge_input=[1]), Limits()) != cache_key(Job("x", judge="j", judge_input=[2]),
+                                                                                 Limits())
 
 
 def test_scrubbed_env_drops_secrets_and_proxies(monkeypatch):
