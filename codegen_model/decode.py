@@ -27,6 +27,7 @@ Why a row's result never depends on the rows beside it (exact determinism, fp32 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,20 @@ def can_pack(model: CodeGenForCausalLM) -> bool:
     """oneDNN can hold this model's linear weights prepacked (CPU, fp32 or bf16)."""
     return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.bfloat16)
             and torch.backends.mkldnn.is_available())
+
+
+def default_pack(model: CodeGenForCausalLM, compile: bool | str) -> bool:
+    """The engine's default `pack_weights`: when oneDNN can, the decode step is not compiled, and
+    the second copy of the linear weights takes at most a quarter of the RAM."""
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.dim() == 2)
+    return can_pack(model) and not compile and weight_bytes <= _ram_bytes() // 4
+
+
+def _ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def attention_groups(keys: list[int], cost: int = GROUP_COST) -> list[tuple[int, int, int]]:
