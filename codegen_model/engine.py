@@ -44,7 +44,7 @@ from typing import Iterator
 import torch
 
 from .admission import RequestQueue, Work, check_stop_rule, prompt_ids
-from .decode import ROW_TILE, DecodeStep, attention_groups, can_pack, default_pack
+from .decode import ROW_TILE, DecodeStep, attention_groups, pack_option
 from .generator import Completion, Request
 from .kv_cache import BLOCK, SlotKVCache, StagingCache, round_up
 from .model import CodeGenForCausalLM
@@ -135,7 +135,7 @@ class Engine:
         self.truncate_prompt, self.ignore_eos, self.compile = truncate_prompt, ignore_eos, compile
         self.exact = exact if exact is not None else self.device.type == "cpu"
         self.kv_dtype = torch.float32 if self.exact else self.dtype  # see decode.py
-        self.pack_weights = _pack_weights(model, pack_weights, compile)
+        self.pack_weights = pack_option(model, pack_weights, compile)
         self.park_memory_bytes = int(park_memory_mb * 2**20)
         self.model_info: dict | None = None  # set by registry.build_generator
         self.cache: SlotKVCache | None = None  # allocated at the first admission, sized to the need
@@ -292,18 +292,14 @@ class Engine:
         return logits
 
     def _ensure_capacity(self, need: int) -> None:
-        """Room for `need` tokens per slot: the cache is allocated at the first admission and grown
-        (by at least half, up to the model's context) when a longer sequence arrives."""
-        limit = round_up(self.config.n_positions, BLOCK)
+        """Room for `need` tokens per slot: the cache is allocated at the first admission, sized to the need."""
         if self.cache is None:
             self.cache = SlotKVCache(self.config, self.slots, max(need, self.max_len or 0), self.kv_dtype, self.device)
             self._step_fn.cache = self.cache
             log.info("engine: KV cache of %d slots x %d tokens (%.1f MiB)", self.slots, self.cache.capacity,
                      self.cache.nbytes / 2**20)
-        elif need > self.cache.capacity:
-            self.cache.grow(min(max(need, self.cache.capacity * 3 // 2), limit))
-            log.info("engine: KV cache grown to %d tokens per slot (%.1f MiB)", self.cache.capacity,
-                     self.cache.nbytes / 2**20)
+        else:
+            self.cache.reserve(need, limit=self.config.n_positions)
         self.stats.kv_cache_bytes = self.cache.nbytes
 
     # ----------------------------------------------------------------------------- decoding
@@ -396,12 +392,3 @@ class Engine:
         else:
             self.stats.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-
-def _pack_weights(model: CodeGenForCausalLM, pack_weights: bool | None, compile: bool | str) -> bool:
-    """The `pack_weights` option, defaulted and checked (ValueError when oneDNN cannot pack this model)."""
-    if pack_weights is None:  # a second copy of the weights: only when it is small next to the RAM
-        return default_pack(model, compile)
-    if pack_weights and not can_pack(model):
-        raise ValueError(f"pack_weights=True needs a CPU model in float32 or bfloat16 and oneDNN; this one is "
-                         f"{model.dtype} on {model.device}: leave pack_weights unset")
-    return bool(pack_weights)
