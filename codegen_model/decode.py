@@ -1,5 +1,5 @@
 """The engine's forward passes: the decode step (one new token for every row of a contiguous
-slot range) and the prefill of one prompt (DESIGN §2).
+slot range) and the prefill of one prompt (docs/design.md §2).
 
 The same mathematics as `CodeGenForCausalLM.forward` with a `kv_cache.RangeView` (the tests
 check the logits agree), written lean because it runs once per generated token: weights are

@@ -1,4 +1,4 @@
-"""Preallocated key/value caches for the sampling engine (DESIGN §2, "preallocated KV cache").
+"""Preallocated key/value caches for the sampling engine (docs/design.md §2, "preallocated KV cache").
 
 `SlotKVCache` holds keys and values for a fixed number of slots, one sequence per slot, each
 starting at cache index 0 (no padding): `k`, `v` of shape (n_layer, slots, n_head, capacity + 1,
