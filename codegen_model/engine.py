@@ -153,7 +153,7 @@ class Engine:
 
     @property
     def _owner(self) -> list:
-        """Each slot's occupant: None (free), a `slots.Row` or a `parking.Parked`."""
+        """Each slot's occupant: None (free), a `slots.Row` or a `parking.Parked` (tests read it)."""
         return self._table.occupants
 
     # ----------------------------------------------------------------------------- Generator API
@@ -165,6 +165,8 @@ class Engine:
         self._works.push(Work(request, ids, deque(range(request.sample_offset, request.sample_offset + request.n))))
 
     def completions(self) -> Iterator[Completion]:
+        """Run the scheduler until nothing is queued or running, yielding each `Completion` as its
+        row finishes; requests submitted meanwhile are served in the same pass."""
         while self._works or self._table.has_rows():
             with torch.inference_mode():  # never held across a yield: the caller's code runs outside
                 self._admit()
@@ -219,7 +221,7 @@ class Engine:
                 break
             if self._parked.get(key) is not None:  # parked in a slot or in host memory: continue it
                 self._continue(work, index, slot)
-            else:  # (a host copy dropped to make room above is prefilled from scratch)
+            else:  # new, or its host copy was dropped by the swap-out above: prefilled from scratch
                 self._works.take(work, index)
                 fresh.append(self._new_row(work, index, slot))
         if fresh:
