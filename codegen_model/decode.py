@@ -1,5 +1,5 @@
 """The engine's forward passes: the decode step (one new token for every row of a contiguous
-slot range) and the prefill of one prompt (DESIGN §2).
+slot range) and the prefill of one prompt (docs/design.md §2).
 
 The same mathematics as `CodeGenForCausalLM.forward` with a `kv_cache.RangeView` (the tests
 check the logits agree), written lean because it runs once per generated token: weights are
@@ -27,6 +27,7 @@ Why a row's result never depends on the rows beside it (exact determinism, fp32 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,26 @@ def can_pack(model: CodeGenForCausalLM) -> bool:
     """oneDNN can hold this model's linear weights prepacked (CPU, fp32 or bf16)."""
     return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.bfloat16)
             and torch.backends.mkldnn.is_available())
+
+
+def pack_option(model: CodeGenForCausalLM, pack_weights: bool | None, compile: bool | str) -> bool:
+    """The engine's `pack_weights` option, defaulted and checked. Default: pack when oneDNN can, the
+    decode step is not compiled, and the second copy of the linear weights takes at most a quarter
+    of the RAM. Raises ValueError for pack_weights=True on a model oneDNN cannot pack."""
+    if pack_weights is None:
+        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.dim() == 2)
+        return can_pack(model) and not compile and weight_bytes <= _ram_bytes() // 4
+    if pack_weights and not can_pack(model):
+        raise ValueError(f"pack_weights=True needs a CPU model in float32 or bfloat16 and oneDNN; this one is "
+                         f"{model.dtype} on {model.device}: leave pack_weights unset")
+    return bool(pack_weights)
+
+
+def _ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def attention_groups(keys: list[int], cost: int = GROUP_COST) -> list[tuple[int, int, int]]:
@@ -186,29 +207,25 @@ class DecodeStep:
 
     def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, owned: torch.Tensor,
                  lo: int, hi: int, key_length: int, groups: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
-        """`groups`: the exact path's attention calls, (start, end, key length) runs of rows from
-        `attention_groups` (default: every row over `key_length`); rows outside every run get no
-        attention (idle rows, whose logits are discarded)."""
+        """(hi - lo, V) fp32 logits of one new token for each row of slots [lo, hi): `tokens`,
+        `positions` (B,) int64, `owned` (B,) bool (rows not owned write their keys to the scratch
+        column). `groups`: the exact path's attention calls, (start, end, key length) runs of rows
+        from `attention_groups` (default: every row over `key_length`); rows outside every run get
+        no attention (idle rows, whose logits are discarded)."""
         B, E, nh, hs, mp, Tk = hi - lo, self.E, self.nh, self.hs, self.mp, key_length
-        cache, work, dev = self.cache, self.work_dtype, tokens.device
-        S1 = cache.capacity + 1
+        cache, S1 = self.cache, self.cache.capacity + 1
         x = F.embedding(tokens, self.wte)  # (B, E)
         cos, sin = self._rotary_factors(positions)
         write = torch.where(owned, positions, cache.scratch)  # rows not owned write the scratch column
-        rows = torch.arange(B, device=dev)
-        def future_bias(pos: torch.Tensor, T: int) -> torch.Tensor:  # (rows, 1, 1, T): -inf on keys after each row
-            hidden = torch.arange(T, device=dev)[None, :] > pos[:, None]
-            return torch.zeros(len(pos), 1, 1, T, dtype=work, device=dev).masked_fill_(hidden[:, None, None], float("-inf"))
-
-        if self.exact:  # per run: the bias as (rows * nh, 1, T) for baddbmm
+        rows = torch.arange(B, device=tokens.device)
+        if self.exact:
             groups = [(0, B, Tk)] if groups is None else groups
-            biases = [future_bias(positions[a:b], T).expand(b - a, nh, 1, T).reshape((b - a) * nh, 1, T)
-                      for a, b, T in groups]
+            biases = [self._future_bias(positions[a:b], T).expand(b - a, nh, 1, T).reshape((b - a) * nh, 1, T)
+                      for a, b, T in groups]  # per run, as (rows * nh, 1, T) for baddbmm
             covered = sum(b - a for a, b, _ in groups)
-            y = (torch.empty if covered == B else torch.zeros)(B * nh, 1, hs, dtype=work, device=dev)
-        else:  # (B, 1, 1, Tk) for SDPA
-            bias = future_bias(positions, Tk)
-
+            y = (torch.empty if covered == B else torch.zeros)(B * nh, 1, hs, dtype=self.work_dtype, device=x.device)
+        else:
+            bias = self._future_bias(positions, Tk)  # (B, 1, 1, Tk) for SDPA
         for layer, (ln_w, ln_b, w_qkv, w_out, w_in, b_in, w_fc, b_fc) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), ln_w, ln_b, self.eps)
             qkv = self._qkv(h, w_qkv, cos, sin)  # (B, mp, 3, nh/mp, hs)
@@ -218,11 +235,7 @@ class DecodeStep:
             vc.view(B, mp, nh // mp, S1, hs)[rows, :, :, write] = qkv[:, :, 1]
             q = qkv[:, :, 0].reshape(B * nh, 1, hs)  # heads group-major, as in the model
             if self.exact:
-                for (a, b, T), bias in zip(groups, biases):
-                    keys = kc[a:b, :, :T].reshape((b - a) * nh, T, hs)
-                    values = vc[a:b, :, :T].reshape((b - a) * nh, T, hs)
-                    scores = torch.baddbmm(bias, q[a * nh : b * nh], keys.transpose(1, 2), alpha=self.scale)
-                    torch.bmm(torch.softmax(scores, dim=-1), values, out=y[a * nh : b * nh])
+                self._attend_runs(q, kc, vc, groups, biases, out=y)
             else:
                 y = F.scaled_dot_product_attention(q.view(B, nh, 1, hs), kc[:, :, :Tk], vc[:, :, :Tk], attn_mask=bias)
             attn = self.linear(y.reshape(B, E).to(self.dtype), w_out)
@@ -230,3 +243,21 @@ class DecodeStep:
             x = x + attn + mlp
         x = F.layer_norm(x, (E,), self.ln_f[0], self.ln_f[1], self.eps)
         return self.linear(x, *self.lm_head).float()  # (B, V) fp32
+
+    def _future_bias(self, positions: torch.Tensor, T: int) -> torch.Tensor:
+        """(rows, 1, 1, T) in the work dtype: 0 on the keys a row sees, -inf on keys after its position."""
+        dev = positions.device
+        hidden = torch.arange(T, device=dev)[None, :] > positions[:, None]
+        bias = torch.zeros(len(positions), 1, 1, T, dtype=self.work_dtype, device=dev)
+        return bias.masked_fill_(hidden[:, None, None], float("-inf"))
+
+    def _attend_runs(self, q: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor, groups: list[tuple[int, int, int]],
+                     biases: list[torch.Tensor], out: torch.Tensor) -> None:
+        """The exact path's attention, one fp32 baddbmm/softmax/bmm per run of rows, into `out`
+        (B * nh, 1, hs): q (B * nh, 1, hs), kc/vc (B, nh, S + 1, hs) slot views."""
+        nh, hs = self.nh, self.hs
+        for (a, b, T), bias in zip(groups, biases):
+            keys = kc[a:b, :, :T].reshape((b - a) * nh, T, hs)
+            values = vc[a:b, :, :T].reshape((b - a) * nh, T, hs)
+            scores = torch.baddbmm(bias, q[a * nh : b * nh], keys.transpose(1, 2), alpha=self.scale)
+            torch.bmm(torch.softmax(scores, dim=-1), values, out=out[a * nh : b * nh])

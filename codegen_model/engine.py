@@ -1,52 +1,60 @@
-"""The sampling engine: a `Generator` over our CodeGen with a slot KV cache (DESIGN §2, issue #3).
+"""The sampling engine: a `Generator` over our CodeGen with a slot KV cache (docs/design.md §2).
 
-Requests go into a FIFO queue; `completions()` runs the scheduler until nothing is pending:
-1. admit: a conversation's queued next turn goes back into the slot its previous turn left
-   *parked* (no free slot needed): the full history is re-tokenised, the longest common token
-   prefix with the parked tokens is kept, only the rest is prefilled. Then, in queue order, waiting
-   samples take free slots (lowest index first). A request's prompt is prefilled once
-   (`StagingCache`) and its keys/values copied into each of its samples' slots (prefix sharing);
-   the first token is drawn from the prefill's logits.
-2. decode: one token for every row of the smallest slot range [lo, hi) holding the running rows,
-   aligned to `ROW_TILE` (`decode.DecodeStep`); rows of free or parked slots in the range are
-   computed and discarded (their keys go to a scratch column).
-3. each new token is checked against eos, the stop rule and the token budget; a finished row
-   yields its `Completion` and frees its slot (or parks it), and the next waiting sample is
-   admitted before the next decode step (continuous batching).
+Requests are checked and queued by `submit`; `completions()` runs the scheduler until nothing is
+pending, one iteration at a time:
+
+1. admit (`_admit`): first every parked conversation cache whose next turn is queued continues in
+   its own slot (`_continue`: the full history is re-tokenised, the longest common token prefix
+   with the cached tokens is kept, only the rest is prefilled). Then, in queue order, waiting
+   samples take free slots, lowest first, or a slot the swap policy frees by moving an idle parked
+   cache to host memory. A request's prompt is prefilled once and its keys/values copied into each
+   of its samples' slots (`_start_fresh`: prefix sharing). A row's first token is drawn from its
+   prefill's logits.
+2. decode (`_step`): one token for every row of the smallest slot range [lo, hi) holding the
+   running rows, aligned to `ROW_TILE`; rows of free or parked slots in the range are computed and
+   discarded (their keys go to a scratch column).
+3. finish (`_accept`): each new token is checked against eos, the stop rule and the token budget;
+   a finished row yields its `Completion` and frees its slot (or parks its cache), so the next
+   waiting sample is admitted before the next decode step (continuous batching).
+
+Where each concern lives: the queue and prompt checks in `admission`, slot states and the per-slot
+inputs in `slots`, parked caches and the swap-to-host policy in `parking`, the forward passes in
+`decode`, the cache buffers in `kv_cache`, the draws in `sampling`.
 
 Determinism (fp32 on CPU, exact): a sample's tokens depend only on (prompt, params, seed, key,
 sample index), never on max_batch, request order, the other requests, or how a request's samples
 are split. Every piece of a sample's computation is fixed by the sample itself: its prompt is
 prefilled alone; decode rows are row-invariant (see `decode.py`); draws are counter-based (see
 `sampling.py`); a conversation's turn always continues from its own parked cache, which is never
-recomputed: when a new sample needs a slot and none is free, an idle parked slot is *moved* to
-host memory (an exact copy) and moved back for the next turn. Only when parked copies exceed
-`park_memory_mb` is the oldest dropped (logged, counted in stats); its next turn is then prefilled
-from scratch, which agrees to float rounding but is not bit-identical.
-Early stopping changes nothing: a row stops once its stop rule's cut satisfies
-`cut <= len(text) - rule.lookahead` on the text decoded so far (trailing U+FFFD of an incomplete
-UTF-8 sequence excluded), and the returned text is the full-length text cut there.
+recomputed unless the host copies exceed `park_memory_mb` (see `parking.py`). Early stopping
+changes nothing: a row stops once its stop rule's cut satisfies `cut <= len(text) - rule.lookahead`
+on the text decoded so far (trailing U+FFFD of an incomplete UTF-8 sequence excluded), and the
+returned text is the full-length text cut there.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
-from typing import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import torch
 
-from .decode import ROW_TILE, DecodeStep, attention_groups, can_pack
+from .admission import RequestQueue, Work, check_stop_rule, prompt_ids
+from .decode import ROW_TILE, DecodeStep, attention_groups, pack_option
 from .generator import Completion, Request
 from .kv_cache import BLOCK, SlotKVCache, StagingCache, round_up
 from .model import CodeGenForCausalLM
-from .sampling import RowParams, row_key, row_params, sample_tokens
+from .parking import ParkedCaches
+from .sampling import row_key, sample_tokens
+from .slots import Row, SlotInputs, SlotTable
 
 log = logging.getLogger(__name__)
+
+AttentionRuns = list[tuple[int, int, int]]  # (start, end, key length) runs of rows, `decode.attention_groups`
 
 
 @dataclass
@@ -80,69 +88,19 @@ class EngineStats:
     def decode_ms_per_step(self) -> float:
         return 1000.0 * self.decode_s / self.decode_steps if self.decode_steps else 0.0
 
+    def count_step(self, rows: int, active: int, key_length: int, runs: AttentionRuns | None,
+                   decode_s: float, sample_s: float) -> None:
+        """One decode step over `rows` slots, `active` of them generating."""
+        self.decode_s += decode_s
+        self.sample_s += sample_s
+        self.decode_steps += 1
+        self.row_steps += rows
+        self.active_row_steps += active
+        self.attended_keys += key_length
+        self.attended_key_rows += rows * key_length if runs is None else sum((b - a) * T for a, b, T in runs)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "tokens_per_s": self.tokens_per_s, "decode_ms_per_step": self.decode_ms_per_step}
-
-
-@dataclass
-class _Work:
-    """A submitted request: its prompt ids and the samples not yet admitted."""
-
-    request: Request
-    ids: list[int]
-    pending: deque[int]
-    staged: StagingCache | None = None
-    logits: torch.Tensor | None = None  # (1, V) at the prompt's last token
-
-
-@dataclass
-class _Row:
-    """One sample being generated in a slot."""
-
-    work: _Work
-    sample_index: int
-    slot: int
-    key: tuple[int, int]
-    pos: int  # cached tokens = index where the next fed token goes
-    t0: float
-    tokens: list[int] = field(default_factory=list)  # drawn so far (a final eos included)
-    text: str | None = None  # set when the stop rule fixed the cut early
-    cut: int | None = None
-    park: bool = False
-
-
-@dataclass
-class _Parked:
-    """A conversation sample's cache after its turn: `ids` are the tokens whose keys are cached."""
-
-    key: tuple[str, int]  # (conversation, sample index)
-    ids: list[int]
-    slot: int | None  # None when moved to host memory
-    saved: tuple[torch.Tensor, torch.Tensor] | None = None
-    tick: int = 0
-
-    @property
-    def nbytes(self) -> int:
-        return 0 if self.saved is None else sum(t.numel() * t.element_size() for t in self.saved)
-
-
-def _weight_bytes(model: torch.nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in model.parameters() if p.dim() == 2)
-
-
-def _ram_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class Engine:
@@ -158,6 +116,7 @@ class Engine:
     model's dtype otherwise); `pack_weights` keeps a oneDNN-prepacked copy of the linear weights
     (default: on CPU in fp32/bf16 when the copy takes under a quarter of the RAM; 2-4x faster
     decode matmuls, twice the weight memory); `park_memory_mb` caps conversation caches moved to host memory.
+    Raises ValueError for an option out of range or a tokenizer larger than the model's vocabulary.
     """
 
     def __init__(self, model: CodeGenForCausalLM, tokenizer, *, max_batch: int = 16, max_len: int | None = None,
@@ -165,29 +124,19 @@ class Engine:
                  exact: bool | None = None, pack_weights: bool | None = None, park_memory_mb: float = 4096.0):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.config = model.config
+        self.model, self.tokenizer, self.config = model.eval(), tokenizer, model.config
         self.device, self.dtype = model.device, model.dtype
-        self.vocab_size = int(tokenizer.vocab_size)
+        self.vocab_size, self.eos_id = int(tokenizer.vocab_size), tokenizer.eos_id
         if self.vocab_size > self.config.vocab_size:
             raise ValueError(f"the tokenizer has {self.vocab_size} tokens but the model only "
                              f"{self.config.vocab_size} rows; they do not belong together")
-        self.eos_id = tokenizer.eos_id
-        self.max_batch = max_batch
+        self.max_batch, self.max_len = max_batch, max_len
         self.slots = round_up(max_batch, ROW_TILE)  # slots past max_batch stay free: padding rows
-        self.max_len = max_len
-        self.truncate_prompt, self.ignore_eos = truncate_prompt, ignore_eos
+        self.truncate_prompt, self.ignore_eos, self.compile = truncate_prompt, ignore_eos, compile
         self.exact = exact if exact is not None else self.device.type == "cpu"
         self.kv_dtype = torch.float32 if self.exact else self.dtype  # see decode.py
-        if pack_weights is None:  # a second copy of the weights: only when it is small next to the RAM
-            pack_weights = can_pack(model) and not compile and _weight_bytes(model) <= _ram_bytes() // 4
-        self.pack_weights = bool(pack_weights)
-        if self.pack_weights and not can_pack(model):
-            raise ValueError(f"pack_weights=True needs a CPU model in float32 or bfloat16 and oneDNN; this one is "
-                             f"{self.dtype} on {self.device}: leave pack_weights unset")
+        self.pack_weights = pack_option(model, pack_weights, compile)
         self.park_memory_bytes = int(park_memory_mb * 2**20)
-        self.compile = compile
         self.model_info: dict | None = None  # set by registry.build_generator
         self.cache: SlotKVCache | None = None  # allocated at the first admission, sized to the need
         self._step_fn = DecodeStep(model, None, self.exact, self.pack_weights)  # packs the weights now
@@ -196,61 +145,47 @@ class Engine:
             mode = compile if isinstance(compile, str) else None
             self._decode = torch.compile(self._step_fn.__call__, mode=mode, dynamic=True)
         self.stats = EngineStats()
+        self._works = RequestQueue()  # what waits for a slot
+        self._table = SlotTable(self.slots, usable=max_batch)  # what each slot holds
+        self._inputs = SlotInputs(self.slots, self.device)  # what each slot feeds the decode step and sampler
+        self._parked = ParkedCaches(self.park_memory_bytes)  # conversation caches between turns
+        self._finished: deque[Completion] = deque()
 
-        self._works: deque[_Work] = deque()
-        self._owner: list[_Row | _Parked | None] = [None] * self.slots
-        self._parked: dict[tuple[str, int], _Parked] = {}
-        self._pending_by_key: dict[tuple[str, int], deque[_Work]] = {}  # queued turns per conversation sample
-        self._running_convs: dict[tuple[str, int], _Row] = {}
-        self._tick = 0
-        self._saved_bytes = 0
-        self._finished: list[Completion] = []
-        dev = self.device
-        self._tok = torch.zeros(self.slots, dtype=torch.long, device=dev)  # next token to feed
-        self._pos = torch.zeros(self.slots, dtype=torch.long, device=dev)  # its position = cached tokens
-        self._draw = torch.zeros(self.slots, dtype=torch.long, device=dev)  # index of the next draw
-        self._active = torch.zeros(self.slots, dtype=torch.bool, device=dev)
-        self._temp = torch.zeros(self.slots, dtype=torch.float32, device=dev)
-        self._top_p = torch.ones(self.slots, dtype=torch.float32, device=dev)
-        self._top_k = torch.zeros(self.slots, dtype=torch.long, device=dev)
-        self._key_hi = torch.zeros(self.slots, dtype=torch.long, device=dev)
-        self._key_lo = torch.zeros(self.slots, dtype=torch.long, device=dev)
+    @property
+    def _owner(self) -> list:
+        """Each slot's occupant: None (free), a `slots.Row` or a `parking.Parked` (tests read it)."""
+        return self._table.occupants
 
     # ----------------------------------------------------------------------------- Generator API
 
     def submit(self, request: Request) -> None:
-        ids = self._prompt_ids(request)
-        stop = request.stop
-        if stop is not None and not (callable(stop) and isinstance(getattr(stop, "lookahead", None), int)):
-            raise TypeError(f"request {request.key!r}: stop must be a StopRule (callable with an int "
-                            f"`lookahead`), got {stop!r}")
-        work = _Work(request, ids, deque(range(request.sample_offset, request.sample_offset + request.n)))
-        if request.conversation is not None:
-            for i in work.pending:
-                self._pending_by_key.setdefault((request.conversation, i), deque()).append(work)
-        self._works.append(work)
+        """Queue a request (raises ValueError/TypeError naming the request on bad input)."""
+        ids = prompt_ids(request, self.tokenizer, self.vocab_size, self.config.n_positions, self.truncate_prompt)
+        check_stop_rule(request)
+        self._works.push(Work(request, ids, deque(range(request.sample_offset, request.sample_offset + request.n))))
 
     def completions(self) -> Iterator[Completion]:
-        while self._works or self._has_rows():
+        """Run the scheduler until nothing is queued or running, yielding each `Completion` as its
+        row finishes; requests submitted meanwhile are served in the same pass."""
+        while self._works or self._table.has_rows():
             with torch.inference_mode():  # never held across a yield: the caller's code runs outside
                 self._admit()
             yield from self._drain()
-            if self._has_rows():
+            if self._table.has_rows():
                 with torch.inference_mode():
                     self._step()
                 yield from self._drain()
             elif self._works and not self._finished:
-                waiting = sum(len(w.pending) for w in self._works)
-                raise RuntimeError(f"engine stalled with {waiting} samples waiting and no slot to give "
-                                   "them (internal error; please report)")
+                raise RuntimeError(f"engine stalled with {self._works.waiting()} samples waiting and no slot "
+                                   "to give them (internal error; please report)")
         self._update_memory_stats()
 
     def release(self, conversation: str) -> None:
         """Drop the parked caches of `conversation`; its running rows free their slot when done."""
-        for key in [k for k in self._parked if k[0] == conversation]:
-            self._drop_parked(key)
-        for key, row in self._running_convs.items():
-            if key[0] == conversation:
+        for slot in self._parked.release(conversation):
+            self._table.free(slot)
+        for row in self._table.rows():
+            if row.work.request.conversation == conversation:
                 row.park = False
 
     def reset_stats(self) -> None:
@@ -260,151 +195,94 @@ class Engine:
 
     # ----------------------------------------------------------------------------- admission
 
-    def _prompt_ids(self, request: Request) -> list[int]:
-        prompt = request.prompt
-        ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
-        if not ids:
-            raise ValueError(f"request {request.key!r}: the prompt is empty; CodeGen needs at least one token")
-        bad = next((i for i in ids if not 0 <= i < self.vocab_size), None)
-        if bad is not None:
-            raise ValueError(f"request {request.key!r}: token id {bad} is outside the tokenizer's "
-                             f"vocabulary of {self.vocab_size}")
-        context, budget = self.config.n_positions, request.params.max_new_tokens
-        if budget >= context:
-            raise ValueError(f"request {request.key!r}: max_new_tokens={budget} leaves no room for the "
-                             f"prompt in the model's context of {context} tokens; lower max_new_tokens")
-        if len(ids) + budget > context:
-            if not self.truncate_prompt:
-                raise ValueError(
-                    f"request {request.key!r}: prompt of {len(ids)} tokens + max_new_tokens={budget} "
-                    f"exceeds the model's context of {context} tokens; shorten the prompt, lower "
-                    "max_new_tokens, or build the engine with truncate_prompt=True (keeps the last "
-                    f"{context - budget} prompt tokens)")
-            log.warning("request %r: prompt of %d tokens truncated on the left to %d (context %d, "
-                        "max_new_tokens %d)", request.key, len(ids), context - budget, context, budget)
-            ids = ids[len(ids) - (context - budget):]
-        return ids
+    def _admit(self) -> None:
+        """Give waiting samples slots: parked conversations whose next turn is queued continue in
+        their own slots (no free slot needed); then samples, in queue order, take slots until none
+        is left. Each pass costs what it admits, not what is queued."""
+        for parked in self._table.parked():
+            work = self._works.next_turn(parked.key)
+            if work is not None:
+                self._continue(work, parked.key[1], parked.slot)
+        for work in self._works:
+            self._admit_work(work)
+            if not self._table.free_slots() and self._parked.victim(self._works.has_turn_queued) is None:
+                break  # no slot left for anyone behind
 
-    def _has_rows(self) -> bool:
-        return any(isinstance(o, _Row) for o in self._owner)
-
-    def _ensure_capacity(self, need: int) -> None:
-        limit = round_up(self.config.n_positions, BLOCK)
-        if self.cache is None:
-            self.cache = SlotKVCache(self.config, self.slots, max(need, self.max_len or 0), self.kv_dtype, self.device)
-            self._step_fn.cache = self.cache
-            log.info("engine: KV cache of %d slots x %d tokens (%.1f MiB)", self.slots, self.cache.capacity,
-                     self.cache.nbytes / 2**20)
-        elif need > self.cache.capacity:
-            self.cache.grow(min(max(need, self.cache.capacity * 3 // 2), limit))
-            log.info("engine: KV cache grown to %d tokens per slot (%.1f MiB)", self.cache.capacity,
-                     self.cache.nbytes / 2**20)
-        self.stats.kv_cache_bytes = self.cache.nbytes
-
-    def _free_slots(self) -> list[int]:
-        return [s for s in range(self.max_batch) if self._owner[s] is None]
-
-    def _movable(self) -> list[_Parked]:
-        """Parked caches in slots whose conversation has no turn queued (they may go to host memory)."""
-        return [o for o in self._owner[: self.max_batch]
-                if isinstance(o, _Parked) and o.key not in self._pending_by_key]
-
-    def _make_room(self) -> int | None:
-        """Free a slot by moving the least recently parked idle conversation cache to host memory."""
-        idle = self._movable()
-        if not idle:
-            return None
-        parked = min(idle, key=lambda p: p.tick)
-        slot = parked.slot
-        parked.saved = self.cache.save(slot, len(parked.ids), "cpu")
-        parked.slot = None
-        self._owner[slot] = None
-        self._saved_bytes += parked.nbytes
-        self.stats.parked_moved += 1
-        while self._saved_bytes > self.park_memory_bytes:
-            oldest = min((k for k, p in self._parked.items() if p.saved is not None),
-                         key=lambda k: self._parked[k].tick)
-            (log.warning if not self.stats.parked_dropped else log.debug)(
-                "engine: parked conversation caches exceed park_memory_mb=%g; dropping %r and the oldest "
-                "after it (their next turns are prefilled from scratch: equal to float rounding, not "
-                "bit-identical; stats.parked_dropped counts them)", self.park_memory_bytes / 2**20, oldest)
-            self._drop_parked(oldest)
-            self.stats.parked_dropped += 1
-        return slot
-
-    def _drop_parked(self, key: tuple[str, int]) -> None:
-        parked = self._parked.pop(key)
-        if parked.slot is not None:
-            self._owner[parked.slot] = None
-        self._saved_bytes -= parked.nbytes
+    def _admit_work(self, work: Work) -> None:
+        """Slots for the samples of `work` that may start now; stops at the first without one."""
+        fresh: list[Row] = []
+        for index in list(work.pending):
+            key = work.conversation_key(index)
+            if key is not None and (self._table.is_running(key) or self._works.next_turn(key) is not work):
+                continue  # its previous turn is still running or still queued
+            parked = self._parked.get(key)
+            slot = parked.slot if parked is not None and parked.slot is not None else self._take_slot()
+            if slot is None:
+                break
+            if self._parked.get(key) is not None:  # parked in a slot or in host memory: continue it
+                self._continue(work, index, slot)
+            else:  # new, or its host copy was dropped by the swap-out above: prefilled from scratch
+                self._works.take(work, index)
+                fresh.append(self._new_row(work, index, slot))
+        if fresh:
+            self._start_fresh(work, fresh)
+        if not work.pending:
+            work.staged = work.logits = None
 
     def _take_slot(self) -> int | None:
-        free = self._free_slots()
-        return free[0] if free else self._make_room()
+        """The lowest free slot, else one the swap policy frees; None when neither exists."""
+        free = self._table.free_slots()
+        if free:
+            return free[0]
+        victim = self._parked.victim(self._works.has_turn_queued)
+        if victim is None:
+            return None
+        slot = victim.slot
+        self.stats.parked_dropped += self._parked.swap_out(victim, self.cache)
+        self.stats.parked_moved += 1
+        self._table.free(slot)
+        return slot
 
-    def _admit(self) -> None:
-        """Give waiting samples slots. First every parked conversation whose next turn is queued
-        continues in its own slot (no free slot needed); then, in queue order, samples take free
-        slots until none is left. Each pass costs what it admits, not what is queued."""
-        for slot, owner in enumerate(self._owner):
-            if isinstance(owner, _Parked) and owner.key in self._pending_by_key:
-                work = self._pending_by_key[owner.key][0]
-                self._take_pending(work, owner.key[1])
-                self._owner[slot] = work  # reserved for the row _continue makes
-                del self._parked[owner.key]
-                self._continue(work, owner.key[1], slot, owner)
-        for work in list(self._works):
-            conv = work.request.conversation
-            fresh: list[tuple[int, int]] = []
-            for index in list(work.pending):
-                key = (conv, index) if conv is not None else None
-                if key is not None and (key in self._running_convs or self._pending_by_key[key][0] is not work):
-                    continue  # its previous turn is still running or still queued
-                parked = self._parked.get(key) if key is not None else None
-                slot = parked.slot if parked is not None and parked.slot is not None else self._take_slot()
-                if slot is None:
-                    break
-                self._owner[slot] = work  # reserved for the row made below
-                self._take_pending(work, index)
-                if parked is not None:  # parked since the first pass, or in host memory: continue it
-                    del self._parked[key]
-                    self._saved_bytes -= parked.nbytes
-                    self._continue(work, index, slot, parked)
-                else:
-                    fresh.append((index, slot))
-            if fresh:
-                self._start_fresh(work, fresh)
-            if not work.pending:
-                work.staged = work.logits = None
-            if not self._free_slots() and not self._movable():
-                break  # no slot left for anyone behind
-        while self._works and not self._works[0].pending:
-            self._works.popleft()
-
-    def _take_pending(self, work: _Work, index: int) -> None:
-        work.pending.remove(index)
-        conv = work.request.conversation
-        if conv is not None:
-            queue = self._pending_by_key[(conv, index)]
-            queue.popleft()
-            if not queue:
-                del self._pending_by_key[(conv, index)]
-        if not work.pending and work in self._works:
-            self._works.remove(work)
-
-    def _new_row(self, work: _Work, index: int, slot: int) -> _Row:
+    def _new_row(self, work: Work, index: int, slot: int) -> Row:
         r = work.request
-        row = _Row(work, index, slot, row_key(r.params.seed, r.key, index), pos=len(work.ids), t0=time.perf_counter(),
-                   park=r.conversation is not None)
-        self._owner[slot] = row
-        if r.conversation is not None:
-            self._running_convs[(r.conversation, index)] = row
-        p = r.params
-        self._temp[slot] = p.temperature
-        self._top_p[slot] = p.top_p
-        self._top_k[slot] = p.top_k
-        self._key_hi[slot], self._key_lo[slot] = row.key
+        row = Row(work, index, slot, row_key(r.params.seed, r.key, index), pos=len(work.ids),
+                  park=r.conversation is not None)
+        self._table.run(row)
+        self._inputs.start(row)
         return row
+
+    def _start_fresh(self, work: Work, rows: list[Row]) -> None:
+        """Prefill the prompt once (kept until all samples are in), copy it to each row's slot, draw token 0."""
+        self._ensure_capacity(len(work.ids) + work.request.params.max_new_tokens)
+        if work.staged is None:
+            work.staged = StagingCache(self.config, len(work.ids), self.kv_dtype, self.device)
+            work.logits = self._prefill(work.ids, work.staged)
+        else:
+            self.stats.shared_tokens += len(work.ids)
+        self.stats.shared_tokens += (len(rows) - 1) * len(work.ids)
+        for row in rows:
+            self.cache.load(row.slot, work.staged.k, work.staged.v)
+        self._first_tokens(rows, work.logits.expand(len(rows), -1).contiguous())
+
+    def _continue(self, work: Work, index: int, slot: int) -> None:
+        """Next turn of a conversation sample in `slot`: keep the common prefix, prefill the rest."""
+        self._works.take(work, index)
+        parked = self._parked.take((work.request.conversation, index))
+        row = self._new_row(work, index, slot)
+        self._ensure_capacity(len(work.ids) + work.request.params.max_new_tokens)
+        keep = parked.reusable(work.ids)
+        self._parked.swap_in(parked, self.cache, slot, keep)
+        logits = self._prefill(work.ids[keep:], self.cache.slot_view(slot, keep), keep)
+        self.stats.reused_tokens += keep
+        self._first_tokens([row], logits)
+
+    def _first_tokens(self, rows: list[Row], logits: torch.Tensor) -> None:
+        """Draw each row's first token from its prefill's (len(rows), V) fp32 logits."""
+        slots = torch.tensor([r.slot for r in rows], device=self.device)
+        tokens = sample_tokens(logits, self.vocab_size, self._inputs.row_params(slots, rows)).tolist()
+        for row, token in zip(rows, tokens):
+            self._inputs.feed(row, token)
+            self._accept(row, token)
 
     def _prefill(self, ids: list[int], cache, start: int = 0) -> torch.Tensor:
         t0 = time.perf_counter()
@@ -415,95 +293,53 @@ class Engine:
         self.stats.prefill_tokens += len(ids)
         return logits
 
-    def _start_fresh(self, work: _Work, admitted: list[tuple[int, int]]) -> None:
-        """Prefill the prompt once (kept until all samples are in), copy it to each slot, draw token 0."""
-        budget = work.request.params.max_new_tokens
-        self._ensure_capacity(len(work.ids) + budget)
-        if work.staged is None:
-            work.staged = StagingCache(self.config, len(work.ids), self.kv_dtype, self.device)
-            work.logits = self._prefill(work.ids, work.staged)
+    def _ensure_capacity(self, need: int) -> None:
+        """Room for `need` tokens per slot: the cache is allocated at the first admission, sized to the need."""
+        if self.cache is None:
+            self.cache = SlotKVCache(self.config, self.slots, max(need, self.max_len or 0), self.kv_dtype, self.device)
+            self._step_fn.cache = self.cache
+            log.info("engine: KV cache of %d slots x %d tokens (%.1f MiB)", self.slots, self.cache.capacity,
+                     self.cache.nbytes / 2**20)
         else:
-            self.stats.shared_tokens += len(work.ids)
-        self.stats.shared_tokens += (len(admitted) - 1) * len(work.ids)
-        rows = []
-        for index, slot in admitted:
-            self.cache.load(slot, work.staged.k, work.staged.v)
-            rows.append(self._new_row(work, index, slot))
-        self._first_tokens(rows, work.logits.expand(len(rows), -1).contiguous())
-
-    def _continue(self, work: _Work, index: int, slot: int, parked: _Parked) -> None:
-        """Next turn of a conversation sample: keep the common prefix, prefill the rest."""
-        ids = work.ids
-        self._ensure_capacity(len(ids) + work.request.params.max_new_tokens)
-        keep = min(common_prefix(parked.ids, ids), len(ids) - 1)  # prefill >= 1 token for the logits
-        if parked.saved is not None:
-            k, v = parked.saved
-            self.cache.load(slot, k[:, :, :keep].to(self.device), v[:, :, :keep].to(self.device))
-        logits = self._prefill(ids[keep:], self.cache.slot_view(slot, keep), keep)
-        self.stats.reused_tokens += keep
-        self._first_tokens([self._new_row(work, index, slot)], logits)
-
-    def _first_tokens(self, rows: list[_Row], logits: torch.Tensor) -> None:
-        params = [r.work.request.params for r in rows]
-        rp = row_params([p.temperature for p in params], [p.top_p for p in params], [p.top_k for p in params],
-                        [r.key for r in rows], [0] * len(rows), self.device)
-        tokens = sample_tokens(logits, self.vocab_size, rp).tolist()
-        for row, token in zip(rows, tokens):
-            slot = row.slot
-            self._tok[slot], self._pos[slot], self._draw[slot] = token, row.pos, 1
-            self._active[slot] = True
-            self._accept(row, token)
+            self.cache.reserve(need, limit=self.config.n_positions)
+        self.stats.kv_cache_bytes = self.cache.nbytes
 
     # ----------------------------------------------------------------------------- decoding
 
     def _step(self) -> None:
-        rows = [o for o in self._owner if isinstance(o, _Row)]
-        lo = min(r.slot for r in rows) // ROW_TILE * ROW_TILE
-        hi = round_up(max(r.slot for r in rows) + 1, ROW_TILE)
-        key_length = min(round_up(max(r.pos for r in rows) + 1, BLOCK), self.cache.capacity)
-        groups = None
-        if self.exact and not self.compile:  # attention only for generating rows, in runs of similar length
-            keys = [0] * (hi - lo)
-            for r in rows:
-                keys[r.slot - lo] = min(round_up(r.pos + 1, BLOCK), self.cache.capacity)
-            groups = attention_groups(keys)
+        """One token for every running row: decode the slot range, draw, advance, check each row."""
+        rows = self._table.rows()
+        lo, hi = self._table.span(rows)
+        key_length, runs = self._attention_plan(rows, lo, hi)
+        inputs = self._inputs
         t0 = time.perf_counter()
-        tokens, positions, owned = self._tok[lo:hi], self._pos[lo:hi], self._active[lo:hi]
-        logits = self._decode(tokens, positions, owned, lo, hi, key_length, groups)
+        logits = self._decode(inputs.token[lo:hi], inputs.position[lo:hi], inputs.active[lo:hi], lo, hi,
+                              key_length, runs)  # (hi - lo, V) fp32
         t1 = time.perf_counter()
-        sampled = sample_tokens(logits, self.vocab_size, self._row_params(rows, lo, hi))
-        owned_long = owned.long()
-        self._tok[lo:hi] = torch.where(owned, sampled, tokens)
-        self._pos[lo:hi] += owned_long
-        self._draw[lo:hi] += owned_long
+        sampled = sample_tokens(logits, self.vocab_size, inputs.row_params(slice(lo, hi), rows))
+        inputs.advance(lo, hi, sampled)
         host = sampled.tolist()  # the one device -> host transfer per step
         t2 = time.perf_counter()
-        st = self.stats
-        st.decode_s += t2 - t0
-        st.sample_s += t2 - t1
-        st.decode_steps += 1
-        st.row_steps += hi - lo
-        st.active_row_steps += len(rows)
-        st.attended_keys += key_length
-        st.attended_key_rows += (hi - lo) * key_length if groups is None else sum((b - a) * T for a, b, T in groups)
+        self.stats.count_step(hi - lo, len(rows), key_length, runs, decode_s=t2 - t0, sample_s=t2 - t1)
         for row in rows:
             row.pos += 1
             self._accept(row, host[row.slot - lo])
 
-    def _row_params(self, rows: list[_Row], lo: int, hi: int) -> RowParams:
-        ps = [r.work.request.params for r in rows]
-        sampled = [p for p in ps if p.temperature > 0]
-        with_k = [p for p in sampled if p.top_k > 0]
-        s = slice(lo, hi)
-        return RowParams(self._temp[s], self._top_p[s], self._top_k[s], self._key_hi[s], self._key_lo[s],
-                         self._draw[s], any_sampled=bool(sampled),
-                         any_top_p=any(p.top_k == 0 and p.top_p < 1.0 for p in sampled),
-                         any_top_k=bool(with_k), all_top_k=bool(sampled) and len(with_k) == len(sampled),
-                         max_top_k=max((p.top_k for p in with_k), default=0))
+    def _attention_plan(self, rows: list[Row], lo: int, hi: int) -> tuple[int, AttentionRuns | None]:
+        """The step's key length (the longest row's, rounded up to BLOCK) and, on the exact path,
+        attention in runs of rows of similar length (`decode.attention_groups`); idle rows read none."""
+        capacity = self.cache.capacity
+        key_length = min(round_up(max(r.pos for r in rows) + 1, BLOCK), capacity)
+        if not self.exact or self.compile:
+            return key_length, None
+        keys = [0] * (hi - lo)
+        for r in rows:
+            keys[r.slot - lo] = min(round_up(r.pos + 1, BLOCK), capacity)
+        return key_length, attention_groups(keys)
 
     # ----------------------------------------------------------------------------- finishing
 
-    def _accept(self, row: _Row, token: int) -> None:
+    def _accept(self, row: Row, token: int) -> None:
         row.tokens.append(token)
         self.stats.new_tokens += 1
         request = row.work.request
@@ -514,7 +350,7 @@ class Engine:
         elif len(row.tokens) >= request.params.max_new_tokens:
             self._finish(row, "length")
 
-    def _stop_fixed(self, row: _Row, stop) -> bool:
+    def _stop_fixed(self, row: Row, stop) -> bool:
         """Has the stop rule's cut stopped moving? (Incomplete UTF-8 at the tail is not text yet.)"""
         text = self.tokenizer.decode(row.tokens).rstrip("\ufffd")
         cut = stop(text)
@@ -523,7 +359,17 @@ class Engine:
             return True
         return False
 
-    def _finish(self, row: _Row, reason: str) -> None:
+    def _finish(self, row: Row, reason: str) -> None:
+        """Emit the row's completion; its slot becomes free, or parked for the conversation's next turn."""
+        self._finished.append(self._completion(row, reason))
+        self.stats.completions += 1
+        self._inputs.clear(row.slot)
+        parked = None
+        if row.park:  # the cache holds the prompt and every drawn token but the last
+            parked = self._parked.park(row.conversation_key, row.work.ids + row.tokens[:-1], row.slot)
+        self._table.finish(row, parked)
+
+    def _completion(self, row: Row, reason: str) -> Completion:
         request = row.work.request
         ids = row.tokens[:-1] if reason == "eos" else list(row.tokens)
         if row.text is not None:
@@ -533,31 +379,18 @@ class Engine:
             cut = request.stop(text) if request.stop is not None else None
         if cut is not None:
             text, reason = text[:cut], "stop"
-        self._finished.append(Completion(
+        return Completion(
             key=request.key, sample_index=row.sample_index, text=text, token_ids=ids, finish_reason=reason,
             n_prompt_tokens=len(row.work.ids), n_new_tokens=len(row.tokens),
-            time_s=time.perf_counter() - row.t0, request=request))
-        self.stats.completions += 1
-        slot = row.slot
-        self._active[slot] = False
-        self._temp[slot] = 0.0  # idle rows decode greedily: the cheapest draw
-        self._key_hi[slot] = self._key_lo[slot] = 0
-        if request.conversation is not None:
-            key = (request.conversation, row.sample_index)
-            del self._running_convs[key]
-            if row.park:  # the cache holds the prompt and every drawn token but the last
-                self._tick += 1
-                self._parked[key] = parked = _Parked(key, row.work.ids + row.tokens[:-1], slot, tick=self._tick)
-                self._owner[slot] = parked
-                return
-        self._owner[slot] = None
+            time_s=time.perf_counter() - row.t0, request=request)
 
     def _drain(self) -> Iterator[Completion]:
         while self._finished:
-            yield self._finished.pop(0)
+            yield self._finished.popleft()
 
     def _update_memory_stats(self) -> None:
         if self.device.type == "cuda":
             self.stats.peak_memory_bytes = torch.cuda.max_memory_allocated(self.device)
         else:
             self.stats.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+

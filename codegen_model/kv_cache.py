@@ -1,4 +1,4 @@
-"""Preallocated key/value caches for the sampling engine (DESIGN §2, "preallocated KV cache").
+"""Preallocated key/value caches for the sampling engine (docs/design.md §2, "preallocated KV cache").
 
 `SlotKVCache` holds keys and values for a fixed number of slots, one sequence per slot, each
 starting at cache index 0 (no padding): `k`, `v` of shape (n_layer, slots, n_head, capacity + 1,
@@ -20,9 +20,13 @@ The caches implement `codegen_model.model.Cache` (`starts`, `update`), so the mo
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from .config import CodeGenConfig
+
+log = logging.getLogger("codegen_model.engine")
 
 BLOCK = 64  # capacity and decode key lengths are multiples of this
 
@@ -67,6 +71,13 @@ class SlotKVCache:
             k[:, :, :, : self.capacity] = self.k[:, :, :, : self.capacity]
             v[:, :, :, : self.capacity] = self.v[:, :, :, : self.capacity]
         self.k, self.v, self.capacity = k, v, capacity
+
+    def reserve(self, need: int, limit: int) -> None:
+        """Room for `need` tokens per slot: grown by at least half (fewer copies), never past `limit`
+        (the model's context) rounded up to BLOCK."""
+        if need > self.capacity:
+            self.grow(min(max(need, self.capacity * 3 // 2), round_up(limit, BLOCK)))
+            log.info("engine: KV cache grown to %d tokens per slot (%.1f MiB)", self.capacity, self.nbytes / 2**20)
 
     def load(self, slot: int, k: torch.Tensor, v: torch.Tensor) -> None:
         """Copy (n_layer, n_head, L, head_dim) keys/values into `slot` at indices [0, L)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -196,11 +197,23 @@ def sample_tokens(logits: torch.Tensor, vocab_size: int, rows: RowParams) -> tor
     return torch.where(rows.temperature > 0, token, greedy)
 
 
+def row_flags(temperature: Sequence[float], top_p: Sequence[float], top_k: Sequence[int]) -> dict:
+    """`RowParams`' host-side summaries (`any_sampled` .. `max_top_k`) of rows given as host lists:
+    the one place they are computed, for `row_params` and for the engine's slots."""
+    sampled = [t > 0 for t in temperature]
+    with_k = [s and k > 0 for s, k in zip(sampled, top_k)]
+    return dict(
+        any_sampled=any(sampled),
+        any_top_p=any(s and not k and p < 1.0 for s, k, p in zip(sampled, with_k, top_p)),
+        any_top_k=any(with_k),
+        all_top_k=any(sampled) and all(k for s, k in zip(sampled, with_k) if s),
+        max_top_k=max([k for k, w in zip(top_k, with_k) if w], default=0),
+    )
+
+
 def row_params(temperature, top_p, top_k, keys, step, device) -> RowParams:
     """RowParams from host lists (per row: temperature, top_p, top_k, (key_hi, key_lo), step)."""
     temperature, top_p, top_k, step = list(temperature), list(top_p), list(top_k), list(step)
-    sampled = [t > 0 for t in temperature]
-    with_k = [s and k > 0 for s, k in zip(sampled, top_k)]
     return RowParams(
         temperature=torch.tensor(temperature, dtype=torch.float32, device=device),
         top_p=torch.tensor(top_p, dtype=torch.float32, device=device),
@@ -208,9 +221,5 @@ def row_params(temperature, top_p, top_k, keys, step, device) -> RowParams:
         key_hi=torch.tensor([k[0] for k in keys], dtype=torch.int64, device=device),
         key_lo=torch.tensor([k[1] for k in keys], dtype=torch.int64, device=device),
         step=torch.tensor(step, dtype=torch.int64, device=device),
-        any_sampled=any(sampled),
-        any_top_p=any(s and not k and p < 1.0 for s, k, p in zip(sampled, with_k, top_p)),
-        any_top_k=any(with_k),
-        all_top_k=any(sampled) and all(k for s, k in zip(sampled, with_k) if s),
-        max_top_k=max([k for k, w in zip(top_k, with_k) if w], default=0),
+        **row_flags(temperature, top_p, top_k),
     )
