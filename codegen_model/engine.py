@@ -469,8 +469,6 @@ class Engine:
             groups = attention_groups(keys)
         t0 = time.perf_counter()
         tokens, positions, owned = self._tok[lo:hi], self._pos[lo:hi], self._active[lo:hi]
-        if self.compile:  # own tensors: views make torch.compile guard on (and recompile for) the buffers' size
-            tokens, positions, owned = tokens.clone(), positions.clone(), owned.clone()
         logits = self._decode(tokens, positions, owned, lo, hi, key_length, groups)
         t1 = time.perf_counter()
         sampled = sample_tokens(logits, self.vocab_size, self._row_params(rows, lo, hi))
