@@ -47,7 +47,7 @@ import torch
 from .config import CodeGenConfig
 from .engine import Engine
 from .generator import Request, SamplingParams
-from .model import CodeGenForCausalLM
+from .model import CodeGenForCausalLM, sinusoidal_table
 
 log = logging.getLogger("codegen_model.bench")
 
@@ -123,18 +123,21 @@ def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device
     its fp32 size in host memory)."""
     device = torch.device(device)
     if device.type == "cpu":
-        return CodeGenForCausalLM(config).init_random(seed).to(dtype=dtype).eval().requires_grad_(False)
-    with torch.device(device):
-        model = CodeGenForCausalLM(config).to(dtype)
-    g = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-            elif ".ln_" in name or name.startswith("transformer.ln_f"):
-                p.fill_(1.0)
-            else:
-                p.normal_(0.0, config.initializer_range, generator=g)
+        model = CodeGenForCausalLM(config).init_random(seed).to(dtype=dtype)
+    else:
+        with torch.device(device):
+            model = CodeGenForCausalLM(config).to(dtype)
+        g = torch.Generator(device=device).manual_seed(seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("bias"):
+                    p.zero_()
+                elif ".ln_" in name or name.startswith("transformer.ln_f"):
+                    p.fill_(1.0)
+                else:
+                    p.normal_(0.0, config.initializer_range, generator=g)
+    # the rotary table stays fp32, as weights.load_model leaves it
+    model.transformer.rotary_table = sinusoidal_table(config.n_positions, config.rotary_dim or config.head_dim).to(device)
     return model.eval().requires_grad_(False)
 
 
@@ -318,10 +321,10 @@ def ref_fields(hf, tok, batch, params, n, wall: float, tokens: int, steps: int) 
 # ----------------------------------------------------------------------------- workloads
 
 
-def he(model, tok, hf, n: int, new: int) -> dict:
+def he(model, tok, hf, n: int, new: int, options: dict | None = None) -> dict:
     params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
     prompt = prompt_ids(tok, 150)
-    engine = Engine(model, tok, max_batch=n, ignore_eos=True)
+    engine = Engine(model, tok, max_batch=n, ignore_eos=True, **(options or {}))
     out, wall = run_ours(engine, [Request(key=f"he{n}", prompt=prompt, params=params, n=n)])
     res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
     if hf is not None:
@@ -330,10 +333,10 @@ def he(model, tok, hf, n: int, new: int) -> dict:
     return res
 
 
-def greedy8(model, tok, hf, new: int) -> dict:
+def greedy8(model, tok, hf, new: int, options: dict | None = None) -> dict:
     params = SamplingParams(temperature=0.0, max_new_tokens=new)
     prompts = [prompt_ids(tok, 100 + 200 * i // 7, seed=i) for i in range(8)]
-    engine = Engine(model, tok, max_batch=8, ignore_eos=True)
+    engine = Engine(model, tok, max_batch=8, ignore_eos=True, **(options or {}))
     out, wall = run_ours(engine, [Request(key=f"g{i}", prompt=p, params=params) for i, p in enumerate(prompts)])
     res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
     if hf is not None:
@@ -342,10 +345,10 @@ def greedy8(model, tok, hf, new: int) -> dict:
     return res
 
 
-def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5) -> dict:
+def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5, options: dict | None = None) -> dict:
     params = SamplingParams(**{**MTPB.__dict__, "max_new_tokens": new})
     start = "# Import libraries.\n\nimport numpy as np\n\n"
-    engine = Engine(model, tok, max_batch=conversations, ignore_eos=True)
+    engine = Engine(model, tok, max_batch=conversations, ignore_eos=True, **(options or {}))
 
     def request(conv: int, turn: int, history: str) -> Request:
         return Request(key=f"c{conv}/t{turn}", prompt=history, params=params, conversation=f"c{conv}",
@@ -379,14 +382,15 @@ def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5) -> d
     return res
 
 
-def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots: int = 16) -> dict:
+def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots: int = 16,
+         options: dict | None = None) -> dict:
     """he16's sampling with the HumanEval stop rule; random weights are biased to end completions
     at spread-out lengths (a real checkpoint stops by itself)."""
     params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
     prompt = prompt_ids(tok, 150)
     rule = StopAt()
     with stop_bias(model, tok, hf, biased):
-        engine = Engine(model, tok, max_batch=slots)
+        engine = Engine(model, tok, max_batch=slots, **(options or {}))
         out, wall = run_ours(engine, [Request(key="stop", prompt=prompt, params=params, n=samples, stop=rule)])
         lengths = sorted(len(c.token_ids) for c in out)
         useful = sum(len(tok.encode(c.text)) for c in out)
@@ -449,18 +453,20 @@ def best_of(runs: list[dict]) -> dict:
 
 
 def run_workloads(model: CodeGenForCausalLM, tok, hf, names: list[str], *, label: str, new_tokens: int | None = None,
-                  repeat: int = 1, biased: bool = True, peak_gb_s: float | None = None) -> Iterator[dict]:
+                  repeat: int = 1, biased: bool = True, peak_gb_s: float | None = None,
+                  options: dict | None = None) -> Iterator[dict]:
     """Run each workload of `names` (ours, then the reference `hf` unless None) and yield its line
     (a dict of the fields the module docstring lists). `label` names the model on the line;
     `biased`: the stop workload's bias (random weights only); `peak_gb_s`: the memory bandwidth
-    `decode_bw_fraction` is a fraction of (e.g. a device-to-device copy's)."""
+    `decode_bw_fraction` is a fraction of (e.g. a device-to-device copy's); `options`: Engine options
+    (e.g. {"compile": "reduce-overhead"}), also for the warm-up, so compiling happens outside the timings."""
     device = model.device
     dtype_name = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[model.dtype]
     mach = machine(model)
     log.info("machine: %.1f GB/s, %.0f GFLOP/s (%s, %d threads)", mach["bandwidth_gb_s"], mach["gemm_gflop_s"],
              dtype_name, torch.get_num_threads())
     # warm up both sides (allocator, BLAS and thread pools) outside the timings
-    warm = Engine(model, tok, max_batch=4)
+    warm = Engine(model, tok, max_batch=4, **(options or {}))
     warm.submit(Request(key="warm", prompt=prompt_ids(tok, 20), params=SamplingParams(max_new_tokens=4), n=4))
     list(warm.completions())
     if hf is not None:
@@ -472,20 +478,20 @@ def run_workloads(model: CodeGenForCausalLM, tok, hf, names: list[str], *, label
         runs = []
         for _ in range(repeat):  # ours then the reference, in turn: noise falls on both
             if name in ("he8", "he16"):
-                runs.append(he(model, tok, hf, int(name[2:]), new_tokens or 128))
+                runs.append(he(model, tok, hf, int(name[2:]), new_tokens or 128, options=options))
             elif name == "greedy8":
-                runs.append(greedy8(model, tok, hf, new_tokens or 128))
+                runs.append(greedy8(model, tok, hf, new_tokens or 128, options=options))
             elif name == "mtpb5":
-                runs.append(mtpb5(model, tok, hf, new_tokens or 64))
+                runs.append(mtpb5(model, tok, hf, new_tokens or 64, options=options))
             else:
-                runs.append(stop(model, tok, hf, new_tokens or 128, biased=biased))
+                runs.append(stop(model, tok, hf, new_tokens or 128, biased=biased, options=options))
         res = best_of(runs)
         mm = res["matmul_ms"]
         floor = floor_tok_s(model, res["active_rows_per_step"], mach)
         decode_tok_s = 1000 * res["active_rows_per_step"] / max(res["ours_decode_ms_per_step"], 1e-9)
         ratio = res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None
         line = {"workload": name, "dtype": dtype_name, "device": str(device), "threads": torch.get_num_threads(),
-                "model": label, **res,
+                "model": label, "engine_options": options or {}, **res,
                 "ratio": ratio,
                 "overhead": res["ours_decode_ms_per_step"] / mm,
                 # the ratio if every decode step cost only its matmuls (prefill as measured): the most
@@ -515,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--repeat", type=int, default=1, help="run each workload N times (ours and the reference in "
                    "turn) and report each side's fastest run (default 1)")
+    p.add_argument("--compile", default=None, metavar="MODE",
+                   help="compile our decode step: 'default' or a torch.compile mode such as 'reduce-overhead' "
+                        "(CUDA graphs); the warm-up pays the compile")
     p.add_argument("--peak-gb-s", type=float, default=None,
                    help="memory bandwidth (GB/s) to report decode_gb_s as a fraction of (decode_bw_fraction)")
     args = p.parse_args(argv)
@@ -529,9 +538,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model, tok = load(args)
     hf = None if args.no_ref else reference(model, tok)
+    options = {} if args.compile is None else {"compile": True if args.compile == "default" else args.compile}
     label = "tiny-random" if args.tiny else args.model or f"codegen-{args.config} config, random weights"
     for line in run_workloads(model, tok, hf, wanted, label=label, new_tokens=args.new_tokens, repeat=args.repeat,
-                              biased=not args.model, peak_gb_s=args.peak_gb_s):
+                              biased=not args.model, peak_gb_s=args.peak_gb_s, options=options):
         print(json.dumps(line), flush=True)
     return 0
 
