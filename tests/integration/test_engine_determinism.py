@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from codegen_model.config import CodeGenConfig
+from codegen_model.engine import Engine
 from codegen_model.generator import Request, SamplingParams
 from codegen_model.model import CodeGenForCausalLM
 from codegen_model.tokenizer import load_tokenizer_folder
