@@ -275,13 +275,18 @@ def gpu_tests(out_dir: Path, timeout_s: float) -> dict:
     except ImportError:
         raise RuntimeError("pytest is not installed on this machine: carry its wheels in .gpu/whl "
                            "(README, 'GPU'); the gpu tests did not run") from None
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-p", "no:cacheprovider", "-o", "addopts=",
            f"--junitxml={report}", *map(str, files)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"pytest -m gpu ran past its {timeout_s:.0f} s share of the budget") from None
+    except subprocess.TimeoutExpired as e:  # no report: count the verdicts pytest printed so far
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        (out_dir / "gpu_tests.log").write_text(out[-200_000:])
+        verdicts = re.findall(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR)", out, flags=re.M)
+        done = {v: sum(1 for _, x in verdicts if x == v) for v in ("PASSED", "FAILED", "SKIPPED", "ERROR")}
+        raise RuntimeError(f"pytest -m gpu ran past its {timeout_s:.0f} s share of the budget after {done} "
+                           f"(failed: {[t for t, x in verdicts if x in ('FAILED', 'ERROR')]})") from None
     (out_dir / "gpu_tests.log").write_text(proc.stdout[-200_000:] + proc.stderr[-50_000:])
     if not report.exists():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
