@@ -134,3 +134,15 @@ def test_humaneval_shaped_run_stops_at_its_deadline_and_projects_the_wall_time()
                                      params=gpu_check.SMOKE["params"], deadline=time.perf_counter())
     assert not res["complete"] and 0 < res["samples_done"] < 24
     assert res["projected_run_wall_s"] > res["run_wall_s"]
+
+
+def test_the_hard_time_limit_keeps_the_lines_written_and_says_so(tmp_path):
+    out = tmp_path / "out"
+    env = {**no_cuda_env(), "GPU_CHECK_TIMEOUT_S": "5"}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), str(out), "--smoke"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 124
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: gpu_check stopped by its 5 s time limit")
+    lines = [json.loads(line) for line in (out / "gpu_check.jsonl").read_text().splitlines()]
+    assert lines[0]["part"] == "start" and lines[-1] == {"part": "summary", "ok": False,
+                                                         "error": "stopped by the 5 s time limit"}
