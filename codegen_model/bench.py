@@ -3,7 +3,8 @@
 Each workload prints one JSON line: our engine and, when transformers is installed,
 `transformers.generate` on the same weights and dtype (the reference), side by side.
 
-Workloads (codegen-350M's configuration with seeded random weights unless --model is given):
+Workloads (codegen-350M's configuration, or `--config 2B` etc., with seeded random weights unless
+--model is given):
 - he8 / he16: one 150-token prompt, 8 / 16 samples, T 0.8, top-p 0.95, 128 new tokens, forced
   (eos ignored, no stop rule).
 - greedy8: 8 different prompts of 100-300 tokens, greedy, 128 new tokens, forced.
@@ -20,7 +21,9 @@ mean row count and mean keys read per row: the linear layers and attention's two
 `overhead` (our decode step / matmul_ms; target <= 1.3), `ratio_ceiling` (the ratio if each decode
 step cost only its matmuls: what these kernels allow at best), `floor_tok_s` (decode
 tokens/s if a step cost only max(weights / memory bandwidth, FLOPs / peak GEMM rate), both measured
-here) and `ratio_to_floor`, KV cache and peak memory. `--repeat N` runs each workload N times, ours
+here) and `ratio_to_floor`, `decode_gb_s` (the bytes an average decode step must move - linear
+weights, the keys/values its rows read and write, the logits - per second of decode time) and,
+with `--peak-gb-s`, `decode_bw_fraction` of that peak, KV cache and peak memory. `--repeat N` runs each workload N times, ours
 and the reference in turn, and reports each side's fastest run (this machine may be shared, so a
 single run's ratio can swing by 20 %), with every run's wall time in `ours_s_runs` / `ref_s_runs`.
 """
@@ -28,6 +31,7 @@ single run's ratio can swing by 20 %), with every run's wall time in `ours_s_run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -35,19 +39,25 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .config import CODEGEN_350M, CodeGenConfig
 from .engine import Engine
 from .generator import Request, SamplingParams
-from .model import CodeGenForCausalLM
+from .model import CodeGenForCausalLM, sinusoidal_table
 
 log = logging.getLogger("codegen_model.bench")
 
 WORKLOADS = ("he8", "he16", "greedy8", "mtpb5", "stop")
+# The released checkpoints' sizes (conf/model/*.yaml; docs/checkpoints.md), for random-weight runs.
+# Every size shares the 350M's vocabulary (51200 rows) and 2048-token context.
+CONFIGS = {"350M": dict(CODEGEN_350M),
+           "2B": dict(CODEGEN_350M, n_layer=32, n_embd=2560, n_head=32, rotary_dim=64),
+           "6B": dict(CODEGEN_350M, n_layer=33, n_embd=4096, n_head=16, rotary_dim=64),
+           "16B": dict(CODEGEN_350M, n_layer=34, n_embd=6144, n_head=24, rotary_dim=64)}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 HE = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=128, seed=0)
@@ -90,13 +100,46 @@ def load(args) -> tuple[CodeGenForCausalLM, object]:
 
         tok = load_tokenizer(args.tokenizer or args.model)
     else:
-        model = CodeGenForCausalLM(CodeGenConfig(**CODEGEN_350M)).init_random(0).to(device=device, dtype=dtype)
-        default = Path(os.environ.get("CODEGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-        folder = Path(args.tokenizer) if args.tokenizer else default / "codegen-tokenizer"
-        if not folder.is_dir():
-            raise SystemExit(f"no tokenizer folder at {folder}; pass --tokenizer PATH (a CodeGen tokenizer folder)")
-        tok = load_tokenizer_folder(folder)
+        model = random_model(CodeGenConfig(**CONFIGS[args.config]), dtype, device)
+        tok = load_tokenizer_folder(tokenizer_folder(args.tokenizer))
     return model.eval().requires_grad_(False), tok
+
+
+def tokenizer_folder(given: str | None = None) -> Path:
+    """The CodeGen tokenizer folder: `given`, else $CODEGEN_SHARED_DATA/codegen-tokenizer (default
+    ../shared/data beside the checkout). Raises SystemExit naming the folder when it is missing."""
+    default = Path(os.environ.get("CODEGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    folder = Path(given) if given else default / "codegen-tokenizer"
+    if not folder.is_dir():
+        raise SystemExit(f"no tokenizer folder at {folder}; pass --tokenizer PATH (a CodeGen tokenizer folder) "
+                         "or set CODEGEN_SHARED_DATA")
+    return folder
+
+
+def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device | str, seed: int = 0) -> CodeGenForCausalLM:
+    """CodeGen with seeded random weights in `dtype` on `device`. On the CPU: `init_random(seed)`
+    (the same weights on every machine). Elsewhere the weights are drawn on the device itself
+    (the same scheme - normal(0, initializer_range), zero biases, unit norms - from a device
+    generator: a 2B model is drawn in a second instead of a minute on the host, and never takes
+    its fp32 size in host memory)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        model = CodeGenForCausalLM(config).init_random(seed).to(dtype=dtype)
+    else:
+        with torch.device(device):
+            model = CodeGenForCausalLM(config).to(dtype)
+        g = torch.Generator(device=device).manual_seed(seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("bias"):
+                    p.zero_()
+                elif ".ln_" in name or name.startswith("transformer.ln_f"):
+                    p.fill_(1.0)
+                else:
+                    p.normal_(0.0, config.initializer_range, generator=g)
+    # the rotary table stays fp32, as weights.load_model leaves it
+    model.transformer.rotary_table = sinusoidal_table(config.n_positions, config.rotary_dim or config.head_dim).to(device)
+    return model.eval().requires_grad_(False)
 
 
 def reference(model: CodeGenForCausalLM, tok):
@@ -188,6 +231,20 @@ def machine(model: CodeGenForCausalLM) -> dict:
     return {"bandwidth_gb_s": big.numel() * big.element_size() / t / 1e9, "gemm_gflop_s": 2 * 2048**3 / g / 1e9}
 
 
+def decode_step_bytes(model: CodeGenForCausalLM, rows: float, keys_per_row: float, kv_dtype: torch.dtype) -> float:
+    """Bytes one decode step must move at least: every linear weight and bias read once, the
+    embedding rows, keys and values read (`keys_per_row` per row and layer) and written (one per
+    row and layer), and the fp32 logits written. Activations are left out (they are ~n_embd
+    values a row). The achieved bandwidth of a step is this over its time."""
+    cfg = model.config
+    weights = sum(w.numel() * w.element_size() for w in linear_weights(model))
+    weights += model.lm_head.bias.numel() * model.lm_head.bias.element_size()
+    kv_size = torch.empty(0, dtype=kv_dtype).element_size()
+    kv = 2 * cfg.n_layer * cfg.n_embd * kv_size * rows * (keys_per_row + 1)
+    embed = rows * cfg.n_embd * model.transformer.wte.weight.element_size()
+    return float(weights + kv + embed + rows * cfg.vocab_size * 4)
+
+
 def floor_tok_s(model: CodeGenForCausalLM, rows: float, mach: dict) -> float:
     weight_bytes = sum(w.numel() * w.element_size() for w in linear_weights(model))
     flops = 2 * sum(w.numel() for w in linear_weights(model)) * rows
@@ -218,7 +275,10 @@ def ours_fields(engine: Engine, wall: float, tokens: int) -> dict:
     steps = max(st.decode_steps, 1)
     rows = max(4, round(st.row_steps / steps / 4) * 4)
     keys_per_row = st.attended_key_rows / max(st.row_steps, 1)  # attention reads only the rows that need it
+    step_bytes = decode_step_bytes(engine.model, st.row_steps / steps, keys_per_row, engine.kv_dtype)
     return {"matmul_ms": matmul_ms(engine, rows, max(1, round(keys_per_row))),
+            "decode_bytes_per_step": step_bytes,
+            "decode_gb_s": step_bytes / max(st.decode_ms_per_step, 1e-9) / 1e6,
             "pack_weights": engine.pack_weights, "ours_tok_s": tokens / wall, "ours_s": wall, "ours_prefill_ms": 1000 * st.prefill_s,
             "ours_decode_ms_per_step": st.decode_ms_per_step, "ours_sample_ms_per_step":
             1000 * st.sample_s / max(st.decode_steps, 1), "rows_per_step": st.row_steps / max(st.decode_steps, 1),
@@ -262,10 +322,10 @@ def ref_fields(hf, tok, batch, params, n, wall: float, tokens: int, steps: int) 
 # ----------------------------------------------------------------------------- workloads
 
 
-def he(model, tok, hf, n: int, new: int) -> dict:
+def he(model, tok, hf, n: int, new: int, options: dict | None = None) -> dict:
     params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
     prompt = prompt_ids(tok, 150)
-    engine = Engine(model, tok, max_batch=n, ignore_eos=True)
+    engine = Engine(model, tok, max_batch=n, ignore_eos=True, **(options or {}))
     out, wall = run_ours(engine, [Request(key=f"he{n}", prompt=prompt, params=params, n=n)])
     res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
     if hf is not None:
@@ -274,10 +334,10 @@ def he(model, tok, hf, n: int, new: int) -> dict:
     return res
 
 
-def greedy8(model, tok, hf, new: int) -> dict:
+def greedy8(model, tok, hf, new: int, options: dict | None = None) -> dict:
     params = SamplingParams(temperature=0.0, max_new_tokens=new)
     prompts = [prompt_ids(tok, 100 + 200 * i // 7, seed=i) for i in range(8)]
-    engine = Engine(model, tok, max_batch=8, ignore_eos=True)
+    engine = Engine(model, tok, max_batch=8, ignore_eos=True, **(options or {}))
     out, wall = run_ours(engine, [Request(key=f"g{i}", prompt=p, params=params) for i, p in enumerate(prompts)])
     res = ours_fields(engine, wall, sum(c.n_new_tokens for c in out))
     if hf is not None:
@@ -286,10 +346,10 @@ def greedy8(model, tok, hf, new: int) -> dict:
     return res
 
 
-def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5) -> dict:
+def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5, options: dict | None = None) -> dict:
     params = SamplingParams(**{**MTPB.__dict__, "max_new_tokens": new})
     start = "# Import libraries.\n\nimport numpy as np\n\n"
-    engine = Engine(model, tok, max_batch=conversations, ignore_eos=True)
+    engine = Engine(model, tok, max_batch=conversations, ignore_eos=True, **(options or {}))
 
     def request(conv: int, turn: int, history: str) -> Request:
         return Request(key=f"c{conv}/t{turn}", prompt=history, params=params, conversation=f"c{conv}",
@@ -323,21 +383,15 @@ def mtpb5(model, tok, hf, new: int, conversations: int = 5, turns: int = 5) -> d
     return res
 
 
-def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots: int = 16) -> dict:
+def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots: int = 16,
+         options: dict | None = None) -> dict:
     """he16's sampling with the HumanEval stop rule; random weights are biased to end completions
     at spread-out lengths (a real checkpoint stops by itself)."""
     params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
     prompt = prompt_ids(tok, 150)
-    newline, define = tok.encode("\n")[0], tok.encode("def")[0]
     rule = StopAt()
-    saved = model.lm_head.bias.detach().clone()
-    with torch.no_grad():  # at T 0.8: P("\n") ~ 5 %, P("def") ~ 22 %: lengths spread over the budget
-        model.lm_head.bias[newline] += 7.3 if biased else 0.0
-        model.lm_head.bias[define] += 7.5 if biased else 0.0
-        if hf is not None:
-            hf.lm_head.bias.copy_(model.lm_head.bias)
-    try:
-        engine = Engine(model, tok, max_batch=slots)
+    with stop_bias(model, tok, hf, biased):
+        engine = Engine(model, tok, max_batch=slots, **(options or {}))
         out, wall = run_ours(engine, [Request(key="stop", prompt=prompt, params=params, n=samples, stop=rule)])
         lengths = sorted(len(c.token_ids) for c in out)
         useful = sum(len(tok.encode(c.text)) for c in out)
@@ -356,12 +410,29 @@ def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots
                     useful_ref += len(tok.encode(text if cut is None else text[:cut]))
             res.update(ref_fields(hf, tok, [prompt], params, slots, total, useful_ref, new * (samples // slots)))
             res["ref_samples_s"] = samples / total
+    return res
+
+
+@contextlib.contextmanager
+def stop_bias(model: CodeGenForCausalLM, tok, hf=None, biased: bool = True):
+    """Random weights never write "\ndef": raise the lm_head bias of "\n" and "def" (for this
+    block; restored after) so that at T 0.8 P("\n") ~ 5 % and P("def") ~ 22 % (350M config) and
+    completions stop at spread-out lengths, HumanEval-like (median ~60 tokens; a real checkpoint
+    stops by itself). `hf`, the reference, gets the same bias."""
+    newline, define = tok.encode("\n")[0], tok.encode("def")[0]
+    saved = model.lm_head.bias.detach().clone()
+    with torch.no_grad():
+        model.lm_head.bias[newline] += 7.3 if biased else 0.0
+        model.lm_head.bias[define] += 7.5 if biased else 0.0
+        if hf is not None:
+            hf.lm_head.bias.copy_(model.lm_head.bias)
+    try:
+        yield
     finally:
         with torch.no_grad():
             model.lm_head.bias.copy_(saved)
             if hf is not None:
                 hf.lm_head.bias.copy_(saved)
-    return res
 
 
 def best_of(runs: list[dict]) -> dict:
@@ -382,12 +453,68 @@ def best_of(runs: list[dict]) -> dict:
 # ----------------------------------------------------------------------------- main
 
 
+def run_workloads(model: CodeGenForCausalLM, tok, hf, names: list[str], *, label: str, new_tokens: int | None = None,
+                  repeat: int = 1, biased: bool = True, peak_gb_s: float | None = None,
+                  options: dict | None = None) -> Iterator[dict]:
+    """Run each workload of `names` (ours, then the reference `hf` unless None) and yield its line
+    (a dict of the fields the module docstring lists). `label` names the model on the line;
+    `biased`: the stop workload's bias (random weights only); `peak_gb_s`: the memory bandwidth
+    `decode_bw_fraction` is a fraction of (e.g. a device-to-device copy's); `options`: Engine options
+    (e.g. {"compile": "reduce-overhead"}), also for the warm-up, so compiling happens outside the timings."""
+    device = model.device
+    dtype_name = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[model.dtype]
+    mach = machine(model)
+    log.info("machine: %.1f GB/s, %.0f GFLOP/s (%s, %d threads)", mach["bandwidth_gb_s"], mach["gemm_gflop_s"],
+             dtype_name, torch.get_num_threads())
+    # warm up both sides (allocator, BLAS and thread pools) outside the timings
+    warm = Engine(model, tok, max_batch=4, **(options or {}))
+    warm.submit(Request(key="warm", prompt=prompt_ids(tok, 20), params=SamplingParams(max_new_tokens=4), n=4))
+    list(warm.completions())
+    if hf is not None:
+        hf_generate(hf, tok, [prompt_ids(tok, 20)], SamplingParams(max_new_tokens=4))
+    for name in names:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        t0 = time.perf_counter()
+        runs = []
+        for _ in range(repeat):  # ours then the reference, in turn: noise falls on both
+            if name in ("he8", "he16"):
+                runs.append(he(model, tok, hf, int(name[2:]), new_tokens or 128, options=options))
+            elif name == "greedy8":
+                runs.append(greedy8(model, tok, hf, new_tokens or 128, options=options))
+            elif name == "mtpb5":
+                runs.append(mtpb5(model, tok, hf, new_tokens or 64, options=options))
+            else:
+                runs.append(stop(model, tok, hf, new_tokens or 128, biased=biased, options=options))
+        res = best_of(runs)
+        mm = res["matmul_ms"]
+        floor = floor_tok_s(model, res["active_rows_per_step"], mach)
+        decode_tok_s = 1000 * res["active_rows_per_step"] / max(res["ours_decode_ms_per_step"], 1e-9)
+        ratio = res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None
+        line = {"workload": name, "dtype": dtype_name, "device": str(device), "threads": torch.get_num_threads(),
+                "model": label, "engine_options": options or {}, **res,
+                "ratio": ratio,
+                "overhead": res["ours_decode_ms_per_step"] / mm,
+                # the ratio if every decode step cost only its matmuls (prefill as measured): the most
+                # these kernels allow, whatever the engine around them does
+                "ratio_ceiling": (ratio * res["ours_s"] / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
+                                  if ratio is not None else None),
+                "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,
+                "decode_bw_fraction": res["decode_gb_s"] / peak_gb_s if peak_gb_s else None,
+                "peak_memory_mb": (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+                                   else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20,
+                **{k: round(v, 2) for k, v in mach.items()}, "bench_s": time.perf_counter() - t0}
+        yield {k: round(v, 3) if isinstance(v, float) else v for k, v in line.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m codegen_model.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--model", help="a checkpoint folder or Hub repo id (default: codegen-350M's config, random weights)")
+    p.add_argument("--model", help="a checkpoint folder or Hub repo id (default: --config's sizes, random weights)")
+    p.add_argument("--config", default="350M", choices=list(CONFIGS),
+                   help="the released size whose configuration the random-weight model takes (default 350M)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
     p.add_argument("--new-tokens", type=int, default=None, help="override every workload's new tokens (quick runs)")
     p.add_argument("--no-ref", action="store_true", help="skip transformers.generate")
@@ -395,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--repeat", type=int, default=1, help="run each workload N times (ours and the reference in "
                    "turn) and report each side's fastest run (default 1)")
+    p.add_argument("--compile", default=None, metavar="MODE",
+                   help="compile our decode step: 'default' or a torch.compile mode such as 'reduce-overhead' "
+                        "(CUDA graphs); the warm-up pays the compile")
+    p.add_argument("--peak-gb-s", type=float, default=None,
+                   help="memory bandwidth (GB/s) to report decode_gb_s as a fraction of (decode_bw_fraction)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -407,47 +539,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model, tok = load(args)
     hf = None if args.no_ref else reference(model, tok)
-    mach = machine(model)
-    log.info("machine: %.1f GB/s, %.0f GFLOP/s (%s, %d threads)", mach["bandwidth_gb_s"], mach["gemm_gflop_s"],
-             args.dtype, torch.get_num_threads())
-    # warm up both sides (allocator, BLAS and thread pools) outside the timings
-    warm = Engine(model, tok, max_batch=4)
-    warm.submit(Request(key="warm", prompt=prompt_ids(tok, 20), params=SamplingParams(max_new_tokens=4), n=4))
-    list(warm.completions())
-    if hf is not None:
-        hf_generate(hf, tok, [prompt_ids(tok, 20)], SamplingParams(max_new_tokens=4))
-    for name in wanted:
-        if args.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        t0 = time.perf_counter()
-        runs = []
-        for _ in range(args.repeat):  # ours then the reference, in turn: noise falls on both
-            if name in ("he8", "he16"):
-                runs.append(he(model, tok, hf, int(name[2:]), args.new_tokens or 128))
-            elif name == "greedy8":
-                runs.append(greedy8(model, tok, hf, args.new_tokens or 128))
-            elif name == "mtpb5":
-                runs.append(mtpb5(model, tok, hf, args.new_tokens or 64))
-            else:
-                runs.append(stop(model, tok, hf, args.new_tokens or 128, biased=not args.model))
-        res = best_of(runs)
-        mm = res["matmul_ms"]
-        floor = floor_tok_s(model, res["active_rows_per_step"], mach)
-        decode_tok_s = 1000 * res["active_rows_per_step"] / max(res["ours_decode_ms_per_step"], 1e-9)
-        ratio = res["ours_tok_s"] / res["ref_tok_s"] if "ref_tok_s" in res else None
-        line = {"workload": name, "dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(),
-                "model": "tiny-random" if args.tiny else args.model or "codegen-350M config, random weights", **res,
-                "ratio": ratio,
-                "overhead": res["ours_decode_ms_per_step"] / mm,
-                # the ratio if every decode step cost only its matmuls (prefill as measured): the most
-                # these kernels allow, whatever the engine around them does
-                "ratio_ceiling": (ratio * res["ours_s"] / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
-                                  if ratio is not None else None),
-                "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,
-                "peak_memory_mb": (torch.cuda.max_memory_allocated() if args.device.startswith("cuda")
-                                   else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20,
-                **{k: round(v, 2) for k, v in mach.items()}, "bench_s": time.perf_counter() - t0}
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in line.items()}), flush=True)
+    options = {} if args.compile is None else {"compile": True if args.compile == "default" else args.compile}
+    label = "tiny-random" if args.tiny else args.model or f"codegen-{args.config} config, random weights"
+    for line in run_workloads(model, tok, hf, wanted, label=label, new_tokens=args.new_tokens, repeat=args.repeat,
+                              biased=not args.model, peak_gb_s=args.peak_gb_s, options=options):
+        print(json.dumps(line), flush=True)
     return 0
 
 

@@ -3,7 +3,9 @@
 The tiny model's matrices are small; here the widths are codegen-350M's (n_embd 1024, 16 heads of
 64, the real 50295-token vocabulary over 51200 rows) with 2 layers, run with the default threads,
 so the BLAS, attention and sampling kernels take the paths they take in a real run. Every draw's
-logits must be bit-for-bit the same whatever the batch size, request order or split.
+logits must be bit-for-bit the same whatever the batch size, request order or split: on the exact
+path (the CPU default), and on the path a GPU takes (`exact=False`: SDPA on a cache in the model's
+dtype) in fp32 and bf16, whose CPU kernels are batch-invariant too (docs/engine.md "Guarantees").
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from codegen_model.generator import Request, SamplingParams
 from codegen_model.model import CodeGenForCausalLM
 from codegen_model.tokenizer import load_tokenizer_folder
 
-from .test_engine import FirstOf, LogitsSpy, assert_same_logits, by_sample
+from .test_engine import EXACT, SDPA, SDPA_BF16, FirstOf, LogitsSpy, assert_same_logits, by_sample
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +38,11 @@ PROMPTS = ["def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"
 def wide(tokenizer_dir):
     model = CodeGenForCausalLM(CodeGenConfig(**WIDE)).init_random(5).eval().requires_grad_(False)
     return model, load_tokenizer_folder(tokenizer_dir)
+
+
+@pytest.fixture(params=[EXACT, SDPA, SDPA_BF16], ids=lambda p: p.id)
+def path(request):
+    return request.param
 
 
 def requests(split: bool = False) -> list[Request]:
@@ -68,24 +75,28 @@ def run(engine: Engine, reqs: list[Request], conversation: bool = True):
     return out
 
 
-def test_logits_and_samples_are_bit_identical_for_batch_sizes_order_and_splits(wide, monkeypatch):
+def test_logits_and_samples_are_bit_identical_for_batch_sizes_order_and_splits(wide, path, monkeypatch):
     model, tok = wide
+    if path.dtype != model.dtype:
+        model = CodeGenForCausalLM(CodeGenConfig(**WIDE)).init_random(5).to(path.dtype).eval().requires_grad_(False)
     assert torch.get_num_threads() >= 1
     spy = LogitsSpy(monkeypatch)
-    base = by_sample(run(Engine(model, tok, max_batch=16), requests()))
+    base_engine = path.engine(model, tok, max_batch=16)
+    path.check_engine(base_engine)
+    base = by_sample(run(base_engine, requests()))
     base_logits = spy.take()
     assert len(base) == 2 * len(PROMPTS) + 4 and len(base_logits) > 40
 
-    assert by_sample(run(Engine(model, tok, max_batch=1), requests())) == base
-    assert_same_logits(spy.take(), base_logits)
+    assert by_sample(run(path.engine(model, tok, max_batch=1), requests())) == base
+    assert_same_logits(spy.take(), base_logits, path)
 
     shuffled = requests()
     random.Random(1).shuffle(shuffled)
-    assert by_sample(run(Engine(model, tok, max_batch=7), shuffled)) == base
-    assert_same_logits(spy.take(), base_logits)
+    assert by_sample(run(path.engine(model, tok, max_batch=7), shuffled)) == base
+    assert_same_logits(spy.take(), base_logits, path)
 
     halves = requests(split=True)
-    first = run(Engine(model, tok, max_batch=3), halves[::2])
-    second = run(Engine(model, tok, max_batch=6), halves[1::2], conversation=False)
+    first = run(path.engine(model, tok, max_batch=3), halves[::2])
+    second = run(path.engine(model, tok, max_batch=6), halves[1::2], conversation=False)
     assert by_sample(first + second) == base
-    assert_same_logits(spy.take(), base_logits)
+    assert_same_logits(spy.take(), base_logits, path)
