@@ -109,6 +109,13 @@ class WriteOnlyStringIO(io.StringIO):
             pass
         return _len(s)
 
+    def flush(self) -> None:
+        io.StringIO.flush(self)  # its closed check
+        try:
+            self._target.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
     def read(self, *args, **kwargs):
         raise OSError
 
