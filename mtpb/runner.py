@@ -197,7 +197,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
 
     by_unit = {(it.problem.id, it.case): it for it in items}
     with progress, ExecutionPool(limits, cfg.sandbox.timeout_s, on_result, workers=cfg.sandbox.workers,
-                                     hidden=_answer_files(problem_set)) as pool:
+                                     hidden=_answer_files(problem_set), guard=cfg.sandbox.guard) as pool:
         for key, record in stored.items():
             if key not in executed:
                 item, index = wanted[key]

