@@ -111,3 +111,14 @@ def test_progress_bar_and_log_lines(caplog):
                       initial=2) as plain:
             plain.update(samples=1, executions=5)
     assert "mtpb: 3/4 samples (75%), elapsed 00:10, ETA 00:10, 0.0 tok/s, 0.50 exec/s" in caplog.text
+
+
+def test_bootstrap_interval_matches_the_normal_approximation_for_many_problems():
+    # 200 problems, 60 solved: the percentile bootstrap of the mean approaches p +- 1.96 sqrt(p(1-p)/n)
+    values = np.array([1.0] * 60 + [0.0] * 140)
+    low, high = bootstrap_ci(values, n_boot=4000, seed=1)
+    half = 1.96 * np.sqrt(0.3 * 0.7 / 200)
+    assert abs(low - (0.3 - half)) < 0.01 and abs(high - (0.3 + half)) < 0.01
+    assert bootstrap_ci([0.25]) == (0.25, 0.25) and np.isnan(bootstrap_ci([])[0])
+    with pytest.raises(ValueError, match=r"confidence level must be in \(0, 1\)"):
+        bootstrap_ci(values, level=1.5)
