@@ -26,6 +26,7 @@ from results.paper import humaneval_vs_paper, mtpb_vs_paper
 from results.paper_analysis import is_perplexity_run
 from results.paper_tables import paper_tables
 from results.plots import write_plots
+from results.records import RecordError
 from results.runs import load_runs
 from results.tables import best_temperature, display_best, display_summary, summary_table, to_markdown
 
@@ -93,10 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.boot < 1:
+        print(f"error: --boot needs at least 1 resample, got {args.boot}", file=sys.stderr)
+        return 2
     try:
         return {"table": _table, "compare": _compare, "check": _check}[args.command](args)
-    except BaselineError as err:
+    except (BaselineError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path that cannot be read or written: one line, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
 
 
