@@ -28,7 +28,15 @@ from results.paper_tables import paper_tables
 from results.plots import write_plots
 from results.records import RecordError
 from results.runs import load_runs
-from results.tables import best_temperature, display_best, display_summary, summary_table, to_markdown
+from results.tables import (
+    best_temperature,
+    display_best,
+    display_perplexity,
+    display_summary,
+    perplexity_table,
+    summary_table,
+    to_markdown,
+)
 
 log = logging.getLogger("results")
 COMMANDS = ("table", "compare", "check")
@@ -121,12 +129,16 @@ def _table(args) -> int:
     if not runs:
         print("error: no run found under " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
-    scored = [run for run in runs if not is_perplexity_run(run.manifest)]  # perplexity runs: --paper tables only
+    scored = [run for run in runs if not is_perplexity_run(run.manifest)]  # perplexity runs: their own table
     summary = summary_table(scored, args.k, args.boot, args.seed)
+    perplexity = perplexity_table(runs)
     sections = []
     if scored:
         sections.append(("Runs (metrics in %, 95% bootstrap CI over problems)", display_summary(summary, args.k),
                          summary, "results"))
+    if len(perplexity):
+        sections.append(("Perplexity runs (mean ± standard error over problems)", display_perplexity(perplexity),
+                         perplexity, "perplexity"))
     best = best_temperature(summary, args.k)
     swept = summary.groupby(["model", "benchmark", "mode", "scoring", "n"], dropna=False)["temperature"].nunique() \
         if scored else pd.Series(dtype=int)
@@ -141,7 +153,8 @@ def _table(args) -> int:
         for table in paper_tables(summary, runs, args.k):
             sections.append((table.title, table.shown, table.data, table.name))
     elif not scored:
-        print("note: only perplexity runs here; --paper sets them beside the paper's Tables 2 and 4", file=sys.stderr)
+        print("note: only perplexity runs here; --paper also sets them beside the paper's Tables 2 and 4",
+              file=sys.stderr)
     for title, frame, _, _ in sections:
         print(f"## {title}\n\n{to_markdown(frame)}")
     for run in runs:
@@ -159,7 +172,7 @@ def _table(args) -> int:
             (out / f"{name}.md").write_text(f"## {title}\n\n{to_markdown(frame)}", encoding="utf-8")
         print(f"wrote {', '.join(s[3] for s in sections)} (.md, .csv) to {out}")
         if args.plots:
-            for path in write_plots(scored, summary, out / "plots", args.k):
+            for path in write_plots(runs, summary, out / "plots", args.k):
                 print(f"wrote {path}")
     return 0
 

@@ -153,3 +153,43 @@ def _cell(value) -> str:
     if isinstance(value, (float, np.floating)):
         return "-" if math.isnan(value) else f"{value:.4g}"
     return str(value).replace("|", "\\|") or "-"
+
+
+PERPLEXITY_METRICS = ("single_turn_ppl", "multi_turn_ppl", "prompt_ppl", "pass_ppl", "non_pass_ppl")
+
+
+def perplexity_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per perplexity run (`mode` ending in "perplexity", MTPB or HumanEval) from its
+    metrics.json: model, benchmark, mode, problems, and each perplexity it reports (`<name>` the mean
+    over problems, `<name>_se` its standard error; NaN where the run does not report it). Runs
+    without metrics.json (in progress or killed) are left out; empty when there is none."""
+    rows = []
+    for run in runs:
+        if not str(run.manifest.mode).endswith("perplexity") or not run.metrics:
+            continue
+        row = {"model": run.manifest.model, "benchmark": run.manifest.benchmark, "mode": run.manifest.mode,
+               "problems": run.metrics.get("n_problems")}
+        for name in PERPLEXITY_METRICS:
+            value = run.metrics.get(name)
+            row[name] = float(value) if isinstance(value, (int, float)) else np.nan
+            se = run.metrics.get(f"{name}_se")
+            row[f"{name}_se"] = float(se) if isinstance(se, (int, float)) else np.nan
+        row["run_dir"] = str(run.path)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    unreported = [c for name in PERPLEXITY_METRICS if frame[name].isna().all() for c in (name, f"{name}_se")]
+    return frame.drop(columns=unreported).sort_values(["model", "benchmark", "run_dir"], kind="stable").reset_index(drop=True)
+
+
+def display_perplexity(table: pd.DataFrame) -> pd.DataFrame:
+    """`perplexity_table` for reading: ``mean ± standard error`` per reported perplexity."""
+    if table.empty:
+        return table
+    shown = table[["model", "benchmark", "mode", "problems"]].copy()
+    for name in PERPLEXITY_METRICS:
+        if name in table:
+            shown[name] = ["-" if v != v else f"{v:.2f} ± {se:.2f}" if se == se else f"{v:.2f}"
+                           for v, se in zip(table[name], table[f"{name}_se"])]
+    return shown
