@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils import benchmark
 
 from .config import CODEGEN_350M, CodeGenConfig
 from .engine import Engine
@@ -147,15 +148,12 @@ def turn_text(tok, turn: int, conv: int, n_tokens: int = 30) -> str:
 # ----------------------------------------------------------------------------- machine floor
 
 
-def _time(fn, repeat: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def _time(fn, min_run_time_s: float = 0.2) -> float:
+    """Seconds per call of `fn` (the median over blocks of calls), by `torch.utils.benchmark.Timer`
+    (warm-up, CUDA synchronisation and block sizing done there; https://pytorch.org/docs/stable/
+    benchmark_utils.html), with this process's torch thread count (the Timer's default is 1)."""
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time_s).median
 
 
 def _sync() -> None:
@@ -171,7 +169,7 @@ def linear_weights(model: CodeGenForCausalLM) -> list[torch.Tensor]:
 
 
 def matmul_ms(engine: Engine, rows: int, key_length: int) -> float:
-    """One decode step's matrix multiplications alone (ms, best of 3), with the engine's own
+    """One decode step's matrix multiplications alone (ms, the median of `_time`), with the engine's own
     kernels: the linear layers at `rows` rows and attention's two batched matmuls per layer."""
     with torch.inference_mode():
         return 1000 * _time(lambda: engine._step_fn.matmuls(rows, key_length))
