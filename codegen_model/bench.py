@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils import benchmark
 
 from .config import CODEGEN_350M, CodeGenConfig
@@ -108,7 +107,8 @@ def reference(model: CodeGenForCausalLM, tok):
         log.warning("transformers is not installed: no reference numbers")
         return None
     cfg = model.config
-    hf_cfg = transformers.CodeGenConfig(**{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
+    hf_cfg = transformers.CodeGenConfig(
+        **{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
     hf_cfg.bos_token_id = hf_cfg.eos_token_id = tok.eos_id
     try:
         no_init = importlib.import_module("transformers.initialization").no_init_weights  # transformers 5
@@ -217,7 +217,8 @@ def ours_fields(engine: Engine, wall: float, tokens: int) -> dict:
     rows = max(4, round(st.row_steps / steps / 4) * 4)
     keys_per_row = st.attended_key_rows / max(st.row_steps, 1)  # attention reads only the rows that need it
     return {"matmul_ms": matmul_ms(engine, rows, max(1, round(keys_per_row))),
-            "pack_weights": engine.pack_weights, "ours_tok_s": tokens / wall, "ours_s": wall, "ours_prefill_ms": 1000 * st.prefill_s,
+            "pack_weights": engine.pack_weights, "ours_tok_s": tokens / wall, "ours_s": wall,
+            "ours_prefill_ms": 1000 * st.prefill_s,
             "ours_decode_ms_per_step": st.decode_ms_per_step, "ours_sample_ms_per_step":
             1000 * st.sample_s / max(st.decode_steps, 1), "rows_per_step": st.row_steps / max(st.decode_steps, 1),
             "active_rows_per_step": st.active_row_steps / max(st.decode_steps, 1),
@@ -385,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--model", help="a checkpoint folder or Hub repo id (default: codegen-350M's config, random weights)")
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
+    p.add_argument("--model",
+                   help="a checkpoint folder or Hub repo id (default: codegen-350M's config, random weights)")
+    p.add_argument("--tokenizer",
+                   help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
     p.add_argument("--new-tokens", type=int, default=None, help="override every workload's new tokens (quick runs)")
     p.add_argument("--no-ref", action="store_true", help="skip transformers.generate")
     p.add_argument("--tiny", action="store_true", help="the tiny-random model instead (smoke tests of the bench)")
@@ -439,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                 "overhead": res["ours_decode_ms_per_step"] / mm,
                 # the ratio if every decode step cost only its matmuls (prefill as measured): the most
                 # these kernels allow, whatever the engine around them does
-                "ratio_ceiling": (ratio * res["ours_s"] / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
+                "ratio_ceiling": (ratio * res["ours_s"]
+                                  / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
                                   if ratio is not None else None),
                 "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,
                 "peak_memory_mb": (torch.cuda.max_memory_allocated() if args.device.startswith("cuda")

@@ -33,7 +33,7 @@ from results.metrics import estimate_pass_at_k
 from results.records import DETAIL_MAX_CHARS
 from sandbox import ExecResult, Limits
 
-from .data import Problem, ProblemSet, load_problems
+from .data import ProblemSet, load_problems
 from .execution import ExecutionPool, result_string
 from .program import build_program
 

@@ -127,7 +127,8 @@ def _check_tolerance(tolerance, where: str) -> None:
     if tolerance == "ci":
         return
     if not _is_number(tolerance) or tolerance < 0:
-        raise BaselineError(f"{where}: tolerance must be a number >= 0 (absolute, as a fraction) or \"ci\", got {tolerance!r}")
+        raise BaselineError(
+            f"{where}: tolerance must be a number >= 0 (absolute, as a fraction) or \"ci\", got {tolerance!r}")
 
 
 def _is_number(value) -> bool:

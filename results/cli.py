@@ -58,12 +58,14 @@ def _tolerance(text: str):
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--tolerance takes a number (absolute, as a fraction) or 'ci', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--tolerance takes a number (absolute, as a fraction) or 'ci', got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--k", type=_ks, default=[1, 10, 100], help="pass@k values (default 1,10,100; k > n is not reported)")
+    common.add_argument("--k", type=_ks, default=[1, 10, 100],
+                        help="pass@k values (default 1,10,100; k > n is not reported)")
     common.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     common.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     common.add_argument("-q", "--quiet", action="store_true", help="warnings only")
@@ -89,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     what = check.add_mutually_exclusive_group(required=True)
     what.add_argument("--baseline", type=Path, help="baseline JSON to check against")
     what.add_argument("--write-baseline", type=Path, help="write a baseline JSON from this run")
-    check.add_argument("--tolerance", type=_tolerance, default="ci", help="for --write-baseline: absolute (e.g. 0.02) or 'ci' (default)")
+    check.add_argument("--tolerance", type=_tolerance, default="ci",
+                       help="for --write-baseline: absolute (e.g. 0.02) or 'ci' (default)")
     check.add_argument("--metrics", help="for --write-baseline: comma-separated metrics (default: all reported)")
     check.add_argument("--allow-incomplete", action="store_true", help="do not fail an incomplete run")
     return parser
@@ -147,7 +150,8 @@ def _table(args) -> int:
     if args.paper:
         he, mt = humaneval_vs_paper(summary, args.k), mtpb_vs_paper(summary)
         if len(he):
-            sections.append(("HumanEval vs the CodeGen paper (%; ours: best temperature per k)", he.round(2), he, "paper_humaneval"))
+            sections.append(("HumanEval vs the CodeGen paper (%; ours: best temperature per k)", he.round(2), he,
+                             "paper_humaneval"))
         if len(mt):
             sections.append(("MTPB vs the CodeGen paper (pass rate %)", mt.round(2), mt, "paper_mtpb"))
         for table in paper_tables(summary, runs, args.k):
@@ -181,7 +185,8 @@ def _one_run(path: str):
     runs, skipped = load_runs([path])
     if len(runs) != 1:
         found = "no run" if not runs else f"{len(runs)} runs"
-        raise BaselineError(f"{path}: expected one run directory, found {found}" + (f" ({'; '.join(skipped)})" if skipped else ""))
+        raise BaselineError(f"{path}: expected one run directory, found {found}"
+                            + (f" ({'; '.join(skipped)})" if skipped else ""))
     return runs[0]
 
 

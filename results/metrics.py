@@ -132,7 +132,8 @@ def summarize(
         "n_executions": int(len(frame)),
         "n_passed": int(frame["passed"].sum()) if len(frame) else 0,
         "samples_per_case": n_min,
-        "statuses": {str(s): int(v) for s, v in frame["status"].value_counts().sort_index().items()} if len(frame) else {},
+        "statuses": ({str(s): int(v) for s, v in frame["status"].value_counts().sort_index().items()}
+                     if len(frame) else {}),
     }
     metrics = ["pass_rate"] + [f"pass@{k}" for k in ks if 0 < k <= n_min]
     for name in metrics:

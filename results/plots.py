@@ -95,7 +95,8 @@ def _save(fig, path: Path) -> Path:
 
 def _yerr(frame: pd.DataFrame, metric: str) -> np.ndarray:
     value = frame[metric].to_numpy(float)
-    return 100 * np.vstack([value - frame[f"{metric}_lo"].to_numpy(float), frame[f"{metric}_hi"].to_numpy(float) - value])
+    low, high = frame[f"{metric}_lo"].to_numpy(float), frame[f"{metric}_hi"].to_numpy(float)
+    return 100 * np.vstack([value - low, high - value])
 
 
 def _metrics(frame: pd.DataFrame, ks: Sequence[int]) -> list[str]:
@@ -159,7 +160,8 @@ def figure_vs_model_size(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS):
                         label=model, color=colour[model])
         ax.set(xscale="log", title=f"pass@{k}", xlabel="parameters (B)", ylabel=f"pass@{k} (%)")
         ax.grid(alpha=0.3)
-    return _finish(fig, axes[0], f"HumanEval, best temperature per k: {scope('humaneval', humaneval['problems'], humaneval['n'])}")
+    covered = scope("humaneval", humaneval["problems"], humaneval["n"])
+    return _finish(fig, axes[0], f"HumanEval, best temperature per k: {covered}")
 
 
 def plot_vs_model_size(summary: pd.DataFrame, out_dir: Path, ks: Sequence[int] = DEFAULT_KS) -> Path | None:

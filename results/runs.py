@@ -87,7 +87,7 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]
             skipped.append(f"{root}: not a directory")
             continue
         found = []
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _, filenames in os.walk(root):
             if MANIFEST_FILE in filenames:
                 found.append(Path(dirpath))
             if os.path.basename(dirpath) == ".hydra" and "config.yaml" in filenames:

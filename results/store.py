@@ -37,7 +37,6 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 

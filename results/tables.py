@@ -64,7 +64,8 @@ def run_row(run: Run, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: 
     return row
 
 
-def summary_table(runs: Sequence[Run], ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def summary_table(runs: Sequence[Run], ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
     """One row per run, sorted by model x benchmark x mode x temperature x n."""
     rows = [run_row(run, ks, n_boot, seed) for run in runs]
     if not rows:
@@ -78,7 +79,8 @@ def best_temperature(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> p
     reports the best of T in {0.2, 0.6, 0.8} per k), its value and interval, and the temperatures tried."""
     out = []
     if summary.empty:
-        return pd.DataFrame(columns=["model", "benchmark", "mode", "n", "k", "temperature", "value", "low", "high", "tried"])
+        return pd.DataFrame(columns=["model", "benchmark", "mode", "n", "k", "temperature", "value", "low", "high",
+                                     "tried"])
     keys = [c for c in ("model", "benchmark", "mode", "scoring", "n") if c in summary]
     for ident, group in summary.groupby(keys, sort=True, dropna=False):
         ident = dict(zip(keys, ident))
@@ -104,14 +106,16 @@ def display_summary(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> pd
             continue
         values = summary[name].where(summary["benchmark"] != "humaneval") if name == "pass_rate" else summary[name]
         if values.notna().any():  # HumanEval's pass rate is its pass@1: shown once
-            shown[name] = [format_ci(v, lo, hi) for v, lo, hi in zip(values, summary[f"{name}_lo"], summary[f"{name}_hi"])]
+            shown[name] = [format_ci(v, lo, hi)
+                           for v, lo, hi in zip(values, summary[f"{name}_lo"], summary[f"{name}_hi"])]
     if "strict_pass_rate" in summary and summary["strict_pass_rate"].notna().any():
         shown["strict"] = [f"{100 * v:.2f}" if v == v else "-" for v in summary["strict_pass_rate"]]
     for col in ("problems", "samples", "timeouts"):
         if col in summary:
             shown[col] = summary[col]
     if "tokens_per_s" in summary:
-        shown["tok/s"] = [f"{v:.1f}" if isinstance(v, float) and not math.isnan(v) else "-" for v in summary["tokens_per_s"]]
+        shown["tok/s"] = [f"{v:.1f}" if isinstance(v, float) and not math.isnan(v) else "-"
+                          for v in summary["tokens_per_s"]]
     if "complete" in summary:
         shown["status"] = ["complete" if c else "INCOMPLETE" for c in summary["complete"]]
     return shown
@@ -180,7 +184,8 @@ def perplexity_table(runs: Sequence[Run]) -> pd.DataFrame:
     if frame.empty:
         return frame
     unreported = [c for name in PERPLEXITY_METRICS if frame[name].isna().all() for c in (name, f"{name}_se")]
-    return frame.drop(columns=unreported).sort_values(["model", "benchmark", "run_dir"], kind="stable").reset_index(drop=True)
+    frame = frame.drop(columns=unreported)
+    return frame.sort_values(["model", "benchmark", "run_dir"], kind="stable").reset_index(drop=True)
 
 
 def display_perplexity(table: pd.DataFrame) -> pd.DataFrame:

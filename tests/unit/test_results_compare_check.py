@@ -125,7 +125,8 @@ def test_write_baseline_creates_its_folder_and_stores_no_absolute_path(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert main(["check", "outputs/run", "--write-baseline", "ci/baseline.json", "--tolerance", "ci", "--k", "1"]) == 0
     data = json.loads((tmp_path / "ci" / "baseline.json").read_text())
-    assert data["created_from"] == "outputs/run" and str(tmp_path) not in (tmp_path / "ci" / "baseline.json").read_text()
+    assert data["created_from"] == "outputs/run"
+    assert str(tmp_path) not in (tmp_path / "ci" / "baseline.json").read_text()
     assert main(["check", "outputs/run", "--baseline", "ci/baseline.json", "--k", "1"]) == 0
 
 

@@ -59,7 +59,32 @@ def test_config_yaml_loads_back_equal():
 
 # config.yaml exactly as the hand-written writer of earlier versions wrote it (JSON-style quoting,
 # indented lists, a lone-surrogate path from argv as \\udcxx escapes): runs written then still read
-OLD_CONFIG_YAML = 'model:\n  name: codegen-350M-mono\n  path: "/data/ck\\udcff\\udc80pt"\n  revision: null\nsampling:\n  temperature: 0.2\n  "n": 10\n  top_p: 0.95\nbenchmark:\n  stop:\n    - "\\nclass"\n    - "\\ndef"\n    - "\\n#"\n    - "\\nif"\nlimit: null\nproblems: []\nrun_dir: outputs/humaneval/x\nflags:\n  - "yes"\n  - "1e3"\n  - "-x"\n  - ""\n  - "a: b # c"\n  - "é"\n'
+OLD_CONFIG_YAML = (
+    'model:\n'
+    '  name: codegen-350M-mono\n'
+    '  path: "/data/ck\\udcff\\udc80pt"\n'
+    '  revision: null\n'
+    'sampling:\n'
+    '  temperature: 0.2\n'
+    '  "n": 10\n'
+    '  top_p: 0.95\n'
+    'benchmark:\n'
+    '  stop:\n'
+    '    - "\\nclass"\n'
+    '    - "\\ndef"\n'
+    '    - "\\n#"\n'
+    '    - "\\nif"\n'
+    'limit: null\n'
+    'problems: []\n'
+    'run_dir: outputs/humaneval/x\n'
+    'flags:\n'
+    '  - "yes"\n'
+    '  - "1e3"\n'
+    '  - "-x"\n'
+    '  - ""\n'
+    '  - "a: b # c"\n'
+    '  - "é"\n'
+)
 OLD_CONFIG = {"model": {"name": "codegen-350M-mono", "path": "/data/ck\udcff\udc80pt", "revision": None},
               "sampling": {"temperature": 0.2, "n": 10, "top_p": 0.95},
               "benchmark": {"stop": ["\nclass", "\ndef", "\n#", "\nif"]}, "limit": None, "problems": [],
@@ -188,7 +213,7 @@ def test_shards_merge_into_one_run(tmp_path):
 
     world = 3
     ranks = [RunStore(tmp_path / "sharded", shard=(r, world)) for r in range(world)]
-    for r, store in enumerate(ranks):
+    for store in ranks:
         store.start({}, manifest(created_at="t"))
     for n, (p, i) in enumerate(work):
         store = ranks[n % world]

@@ -100,7 +100,8 @@ def test_incomplete_and_non_runs_are_reported(tmp_path, capsys):
     (tmp_path / "sweep" / ".hydra").mkdir()
     (tmp_path / "empty").mkdir()
     runs, skipped = load_runs([tmp_path / "sweep", tmp_path / "empty"])
-    assert len(runs) == 2 and skipped == [f"{tmp_path / 'empty'}: not a run (no manifest.json) and no run below it; skipped"]
+    assert len(runs) == 2
+    assert skipped == [f"{tmp_path / 'empty'}: not a run (no manifest.json) and no run below it; skipped"]
     incomplete = [r for r in runs if not r.complete][0]
     assert any("cut last line" in why for why in incomplete.incomplete)
     assert any("no metrics.json" in why for why in incomplete.incomplete)
@@ -142,7 +143,8 @@ def test_hydra_sweep_folder_points_at_its_runs(tmp_path):
             "benchmark:\n  name: humaneval\n  stop:\n  - \"\\nclass\"\n  - '\\ndef'\nmodel:\n  name: tiny-random\n"
             f"sampling:\n  temperature: {t}\n  top_k: null\n  label: 'x: y'\n"
             "run_dir: outputs/t${sampling.temperature}\nlimit: 2\n")
-        (hydra / "hydra.yaml").write_text(f"hydra:\n  run:\n    dir: x\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
+        (hydra / "hydra.yaml").write_text(
+            f"hydra:\n  run:\n    dir: x\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
     found, skipped = find_runs([tmp_path / "multirun"])
     assert [p.name for p in found] == ["t0.2", "t0.8"] and not skipped
     assert hydra_run_dir(hydra) == tmp_path / "work" / "outputs" / "t0.8"
