@@ -51,7 +51,10 @@ def scope(benchmark: str, problems: Iterable, samples: Iterable) -> str:
     count = "-".join(str(p) for p in (problems[0], problems[-1]) if p is not None) if len(problems) > 1 \
         else str(problems[0])
     full = BENCHMARK_PROBLEMS.get(benchmark)
-    text = f"{count} of {full} problems" if full and problems[-1] < full else f"{count} problems"
+    if full and problems[-1] < full:
+        text = f"{count} of {full} problems"
+    else:
+        text = f"{count} problem{'' if problems == [1] else 's'}"
     if samples:
         n = str(samples[0]) if len(samples) == 1 else f"{samples[0]}-{samples[-1]}"
         text += f", n={n} sample{'s' if samples[-1] != 1 else ''} each"

@@ -10,6 +10,7 @@ import pytest
 from results.cli import main
 from results.plots import (
     figure_mtpb_categories,
+    scope,
     figure_perplexity,
     figure_single_vs_multi_turn,
     figure_vs_model_size,
@@ -128,3 +129,11 @@ def test_perplexity_runs_appear_in_tables_and_plots(runs, tmp_path, capsys):
     assert sorted(p.name for p in written) == [
         "humaneval_vs_model_size.png", "humaneval_vs_temperature.png", "mtpb_categories.png",
         "mtpb_single_vs_multi_turn.png", "mtpb_vs_temperature.png", "perplexity.png"]
+
+
+def test_scope_names_the_share_of_the_benchmark_covered():
+    assert scope("humaneval", [5, 5], [4]) == "5 of 164 problems, n=4 samples each"
+    assert scope("humaneval", [164], [1]) == "164 problems, n=1 sample each"
+    assert scope("mtpb", [1], [2, 4]) == "1 of 115 problems, n=2-4 samples each"
+    assert scope("custom", [1], [1]) == "1 problem, n=1 sample each"
+    assert scope("humaneval", [3, 5], []) == "3-5 of 164 problems" and scope("x", [], []) == ""
