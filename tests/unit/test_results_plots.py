@@ -10,11 +10,11 @@ import pytest
 from results.cli import main
 from results.plots import (
     figure_mtpb_categories,
-    scope,
     figure_perplexity,
     figure_single_vs_multi_turn,
     figure_vs_model_size,
     figure_vs_temperature,
+    scope,
     write_plots,
 )
 from results.records import Manifest
