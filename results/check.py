@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -46,13 +47,29 @@ def make_baseline(run: Run, tolerance: float | str = "ci", metrics: Sequence[str
     return {
         **{name: row[name] for name in IDENTITY},
         "metrics": {m: {"value": row[m], "tolerance": tolerance} for m in chosen},
-        "created_from": str(run.path),
+        "created_from": _portable(run.path),
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
+def _portable(path: Path) -> str:
+    """`path` relative to the working directory when below it, else its last component: a baseline
+    is committed to a repository, so it holds no absolute path of the machine that wrote it."""
+    resolved, cwd = Path(path).resolve(), Path.cwd().resolve()
+    if resolved == cwd or cwd in resolved.parents:
+        return Path(os.path.relpath(resolved, cwd)).as_posix()
+    return resolved.name
+
+
 def write_baseline(baseline: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+    """Write `baseline` as JSON to `path`, creating missing parent folders; raises BaselineError
+    naming the path when it cannot be written."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise BaselineError(f"cannot write baseline {path}: {err.strerror or err}; choose a writable path") from None
 
 
 def read_baseline(path: str | Path) -> dict:
@@ -110,7 +127,8 @@ def _check_tolerance(tolerance, where: str) -> None:
     if tolerance == "ci":
         return
     if not _is_number(tolerance) or tolerance < 0:
-        raise BaselineError(f"{where}: tolerance must be a number >= 0 (absolute, as a fraction) or \"ci\", got {tolerance!r}")
+        raise BaselineError(
+            f"{where}: tolerance must be a number >= 0 (absolute, as a fraction) or \"ci\", got {tolerance!r}")
 
 
 def _is_number(value) -> bool:

@@ -26,8 +26,17 @@ from results.paper import humaneval_vs_paper, mtpb_vs_paper
 from results.paper_analysis import is_perplexity_run
 from results.paper_tables import paper_tables
 from results.plots import write_plots
+from results.records import RecordError
 from results.runs import load_runs
-from results.tables import best_temperature, display_best, display_summary, summary_table, to_markdown
+from results.tables import (
+    best_temperature,
+    display_best,
+    display_perplexity,
+    display_summary,
+    perplexity_table,
+    summary_table,
+    to_markdown,
+)
 
 log = logging.getLogger("results")
 COMMANDS = ("table", "compare", "check")
@@ -49,12 +58,14 @@ def _tolerance(text: str):
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--tolerance takes a number (absolute, as a fraction) or 'ci', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--tolerance takes a number (absolute, as a fraction) or 'ci', got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--k", type=_ks, default=[1, 10, 100], help="pass@k values (default 1,10,100; k > n is not reported)")
+    common.add_argument("--k", type=_ks, default=[1, 10, 100],
+                        help="pass@k values (default 1,10,100; k > n is not reported)")
     common.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     common.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     common.add_argument("-q", "--quiet", action="store_true", help="warnings only")
@@ -80,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     what = check.add_mutually_exclusive_group(required=True)
     what.add_argument("--baseline", type=Path, help="baseline JSON to check against")
     what.add_argument("--write-baseline", type=Path, help="write a baseline JSON from this run")
-    check.add_argument("--tolerance", type=_tolerance, default="ci", help="for --write-baseline: absolute (e.g. 0.02) or 'ci' (default)")
+    check.add_argument("--tolerance", type=_tolerance, default="ci",
+                       help="for --write-baseline: absolute (e.g. 0.02) or 'ci' (default)")
     check.add_argument("--metrics", help="for --write-baseline: comma-separated metrics (default: all reported)")
     check.add_argument("--allow-incomplete", action="store_true", help="do not fail an incomplete run")
     return parser
@@ -93,10 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.boot < 1:
+        print(f"error: --boot needs at least 1 resample, got {args.boot}", file=sys.stderr)
+        return 2
     try:
         return {"table": _table, "compare": _compare, "check": _check}[args.command](args)
-    except BaselineError as err:
+    except (BaselineError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path that cannot be read or written: one line, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
 
 
@@ -113,12 +132,16 @@ def _table(args) -> int:
     if not runs:
         print("error: no run found under " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
-    scored = [run for run in runs if not is_perplexity_run(run.manifest)]  # perplexity runs: --paper tables only
+    scored = [run for run in runs if not is_perplexity_run(run.manifest)]  # perplexity runs: their own table
     summary = summary_table(scored, args.k, args.boot, args.seed)
+    perplexity = perplexity_table(runs)
     sections = []
     if scored:
         sections.append(("Runs (metrics in %, 95% bootstrap CI over problems)", display_summary(summary, args.k),
                          summary, "results"))
+    if len(perplexity):
+        sections.append(("Perplexity runs (mean ± standard error over problems)", display_perplexity(perplexity),
+                         perplexity, "perplexity"))
     best = best_temperature(summary, args.k)
     swept = summary.groupby(["model", "benchmark", "mode", "scoring", "n"], dropna=False)["temperature"].nunique() \
         if scored else pd.Series(dtype=int)
@@ -127,13 +150,15 @@ def _table(args) -> int:
     if args.paper:
         he, mt = humaneval_vs_paper(summary, args.k), mtpb_vs_paper(summary)
         if len(he):
-            sections.append(("HumanEval vs the CodeGen paper (%; ours: best temperature per k)", he.round(2), he, "paper_humaneval"))
+            sections.append(("HumanEval vs the CodeGen paper (%; ours: best temperature per k)", he.round(2), he,
+                             "paper_humaneval"))
         if len(mt):
             sections.append(("MTPB vs the CodeGen paper (pass rate %)", mt.round(2), mt, "paper_mtpb"))
         for table in paper_tables(summary, runs, args.k):
             sections.append((table.title, table.shown, table.data, table.name))
     elif not scored:
-        print("note: only perplexity runs here; --paper sets them beside the paper's Tables 2 and 4", file=sys.stderr)
+        print("note: only perplexity runs here; --paper also sets them beside the paper's Tables 2 and 4",
+              file=sys.stderr)
     for title, frame, _, _ in sections:
         print(f"## {title}\n\n{to_markdown(frame)}")
     for run in runs:
@@ -151,7 +176,7 @@ def _table(args) -> int:
             (out / f"{name}.md").write_text(f"## {title}\n\n{to_markdown(frame)}", encoding="utf-8")
         print(f"wrote {', '.join(s[3] for s in sections)} (.md, .csv) to {out}")
         if args.plots:
-            for path in write_plots(scored, summary, out / "plots", args.k):
+            for path in write_plots(runs, summary, out / "plots", args.k):
                 print(f"wrote {path}")
     return 0
 
@@ -160,7 +185,8 @@ def _one_run(path: str):
     runs, skipped = load_runs([path])
     if len(runs) != 1:
         found = "no run" if not runs else f"{len(runs)} runs"
-        raise BaselineError(f"{path}: expected one run directory, found {found}" + (f" ({'; '.join(skipped)})" if skipped else ""))
+        raise BaselineError(f"{path}: expected one run directory, found {found}"
+                            + (f" ({'; '.join(skipped)})" if skipped else ""))
     return runs[0]
 
 

@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from results.records import ExecutionRecord
 
@@ -81,26 +82,26 @@ def _mean_or_nan(values: pd.Series) -> float:
 def bootstrap_ci(
     values: Sequence[float] | np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval for the mean of per-problem `values` (problems resampled)."""
+    """Percentile bootstrap interval for the mean of per-problem `values` (problems resampled).
+
+    `scipy.stats.bootstrap` with `method="percentile"` and `n_resamples=n_boot`, seeded by `seed`
+    (https://docs.scipy.org/doc/scipy/reference/generated/scipy.stats.bootstrap.html). Returns
+    (low, high) as floats; (nan, nan) for no values, (v, v) for one value (every resample is v).
+    Raises ValueError for a level outside (0, 1).
+    """
     values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return (np.nan, np.nan)
     if not 0 < level < 1:
         raise ValueError(f"confidence level must be in (0, 1), got {level}")
-    rng = np.random.default_rng(seed)
-    means = _resampled_means(values, n_boot, rng)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
-
-
-def _resampled_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    out = np.empty(n_boot)
-    chunk = max(1, 2_000_000 // max(1, values.size))  # bound memory for large problem sets
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        idx = rng.integers(0, values.size, size=(stop - start, values.size))
-        out[start:stop] = values[idx].mean(axis=1)
-    return out
+    if values.size == 0:
+        return (np.nan, np.nan)
+    if values.size == 1 or np.all(values == values[0]):
+        return (float(values[0]), float(values[0]))
+    result = stats.bootstrap(
+        (values,), np.mean, n_resamples=n_boot, confidence_level=level, method="percentile",
+        vectorized=True, batch=max(1, 2_000_000 // values.size),  # bound memory for large problem sets
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def paired_bootstrap(
@@ -131,7 +132,8 @@ def summarize(
         "n_executions": int(len(frame)),
         "n_passed": int(frame["passed"].sum()) if len(frame) else 0,
         "samples_per_case": n_min,
-        "statuses": {str(s): int(v) for s, v in frame["status"].value_counts().sort_index().items()} if len(frame) else {},
+        "statuses": ({str(s): int(v) for s, v in frame["status"].value_counts().sort_index().items()}
+                     if len(frame) else {}),
     }
     metrics = ["pass_rate"] + [f"pass@{k}" for k in ks if 0 < k <= n_min]
     for name in metrics:

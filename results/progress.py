@@ -1,5 +1,5 @@
-"""Progress reporting for long runs: a one-line bar with ETA, tokens/s and executions/s on a
-terminal, plain periodic log lines otherwise (batch jobs, CI, SLURM logs).
+"""Progress reporting for long runs: a tqdm bar with ETA, tokens/s and executions/s on a terminal,
+a short periodic log line otherwise (batch jobs, CI, SLURM logs, where a redrawn bar is noise).
 
     with Progress(total=len(work), desc="humaneval t0.2") as progress:
         ...
@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 from typing import TextIO
+
+from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -60,52 +62,58 @@ class Progress:
         self._lock = threading.Lock()
         self._closed = False
 
+        self._tqdm: tqdm | None = None
+        if self.bar:
+            # tqdm draws the bar, the ETA and the samples rate (excluding `initial`, as ours);
+            # the token and execution rates go in its postfix.
+            self._tqdm = tqdm(total=total, initial=initial, desc=desc or None, unit=" " + unit, file=self.stream,
+                              mininterval=self.interval_s, dynamic_ncols=True, leave=True)
+
     def update(self, samples: int = 0, tokens: int = 0, executions: int = 0) -> None:
         with self._lock:
             self.samples += samples
             self.tokens += tokens
             self.executions += executions
             now = self.clock()
-            if now - self._last_report >= self.interval_s:
+            if self._tqdm is not None:
+                if now - self._last_report >= self.interval_s:
+                    self._last_report = now
+                    self._tqdm.set_postfix_str(self._rates(now), refresh=False)
+                self._tqdm.update(samples)
+            elif now - self._last_report >= self.interval_s:
                 self._report(now)
 
+    def _rates(self, now: float) -> str:
+        elapsed = max(now - self._start, 1e-9)
+        return f"{self.tokens / elapsed:.1f} tok/s, {self.executions / elapsed:.2f} exec/s"
+
     def status(self, now: float | None = None) -> str:
-        """The report line: done/total, percent, elapsed<ETA, rates."""
+        """The log line: done/total, percent, elapsed, ETA, rates (samples done before this process,
+        `initial`, count in done/total but not in the rates)."""
         now = self.clock() if now is None else now
         elapsed = max(now - self._start, 1e-9)
-        done_here = self.samples - self.initial
-        rate = done_here / elapsed
+        rate = (self.samples - self.initial) / elapsed
         left = max(self.total - self.samples, 0)
         eta = left / rate if rate > 0 else float("inf")
         pct = 100.0 * self.samples / self.total if self.total else 100.0
-        rates = f"{self.tokens / elapsed:.1f} tok/s, {self.executions / elapsed:.2f} exec/s"
         head = f"{self.desc}: " if self.desc else ""
-        if self.bar:
-            width = 24
-            filled = int(width * min(pct, 100.0) / 100)
-            return (f"{head}{pct:3.0f}%|{'#' * filled}{' ' * (width - filled)}| {self.samples}/{self.total} "
-                    f"[{_format_duration(elapsed)}<{_format_duration(eta)}, {rates}]")
         return (f"{head}{self.samples}/{self.total} {self.unit} ({pct:.0f}%), elapsed "
-                f"{_format_duration(elapsed)}, ETA {_format_duration(eta)}, {rates}")
+                f"{_format_duration(elapsed)}, ETA {_format_duration(eta)}, {self._rates(now)}")
 
     def _report(self, now: float) -> None:
         self._last_report = now
-        line = self.status(now)
-        if self.bar:
-            self.stream.write("\r" + line)
-            self.stream.flush()
-        else:
-            log.info("%s", line)
+        log.info("%s", self.status(now))
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._report(self.clock())
-            if self.bar:
-                self.stream.write("\n")
-                self.stream.flush()
+            if self._tqdm is not None:
+                self._tqdm.set_postfix_str(self._rates(self.clock()), refresh=False)
+                self._tqdm.close()
+            else:
+                self._report(self.clock())
 
     def __enter__(self) -> "Progress":
         return self

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from results.metrics import executions_frame
 from results.records import Manifest, RecordError
@@ -85,7 +87,7 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]
             skipped.append(f"{root}: not a directory")
             continue
         found = []
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _, filenames in os.walk(root):
             if MANIFEST_FILE in filenames:
                 found.append(Path(dirpath))
             if os.path.basename(dirpath) == ".hydra" and "config.yaml" in filenames:
@@ -100,62 +102,28 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]
     return list(runs), skipped
 
 
-_INTERPOLATION = re.compile(r"\$\{([^${}]+)\}")
-_YAML_WORDS = {"null": "None", "~": "None", "true": "True", "false": "False"}
-
-
-def _flat_yaml(text: str) -> dict[str, str]:
-    """The scalar leaves of a block-style YAML mapping (as Hydra saves configs), by dotted key.
-
-    Enough to resolve `${a.b}` interpolations of a run_dir; lists and flow collections are skipped.
-    """
-    flat: dict[str, str] = {}
-    stack: list[tuple[int, str]] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", "- ", "-\t")) or stripped == "-" or ":" not in stripped:
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        key, _, value = stripped.partition(":")
-        if value and not value.startswith((" ", "\t")):
-            continue  # a colon inside a plain scalar, not a mapping entry
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        path = ".".join([k for _, k in stack] + [key.strip().strip("'\"")])
-        value = value.strip()
-        if not value:
-            stack.append((indent, key.strip().strip("'\"")))
-        elif value[0] in "'\"" and value[-1] == value[0] and len(value) >= 2:
-            flat[path] = value[1:-1].replace("''", "'") if value[0] == "'" else value[1:-1]
-        else:
-            flat[path] = _YAML_WORDS.get(value, value)
-    return flat
-
-
 def hydra_run_dir(hydra_dir: Path) -> Path | None:
     """The run directory a Hydra job wrote to, from its saved `.hydra/config.yaml`.
 
-    Hydra saves the config unresolved, so `${a.b}` interpolations in `run_dir` are resolved here
-    against the same file; a relative result is taken from the job's working directory
-    (`hydra.runtime.cwd` in `.hydra/hydra.yaml`). None when there is no resolvable run_dir.
+    Hydra saves the config unresolved; OmegaConf (Hydra's config library) loads it and resolves the
+    `${a.b}` interpolations of `run_dir` against the same file. A relative result is taken from the
+    job's working directory (`hydra.runtime.cwd` in `.hydra/hydra.yaml`). None when there is no
+    resolvable run_dir (missing, or an interpolation that only resolves inside a Hydra job).
     """
     try:
-        flat = _flat_yaml((hydra_dir / "config.yaml").read_text(encoding="utf-8"))
-        run_dir = flat.get("run_dir")
-        for _ in range(10):
-            if run_dir is None or "${" not in run_dir:
-                break
-            run_dir = _INTERPOLATION.sub(lambda m: flat.get(m.group(1).strip(), m.group(0)), run_dir)
-        if run_dir is None or "${" in run_dir:
-            log.debug("%s: no resolvable run_dir (%r)", hydra_dir, run_dir)
+        run_dir = OmegaConf.select(OmegaConf.load(hydra_dir / "config.yaml"), "run_dir", throw_on_missing=True)
+        if not isinstance(run_dir, str) or not run_dir:
+            log.debug("%s: no run_dir (%r)", hydra_dir, run_dir)
             return None
         path = Path(run_dir)
         if not path.is_absolute():
             hydra_yaml = hydra_dir / "hydra.yaml"
-            cwd = _flat_yaml(hydra_yaml.read_text(encoding="utf-8")).get("hydra.runtime.cwd") if hydra_yaml.exists() else None
+            cwd = (OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.runtime.cwd", default=None)
+                   if hydra_yaml.exists() else None)
             path = Path(cwd) / path if cwd else hydra_dir.parent / path
         return path
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as err:
+        log.debug("%s: no resolvable run_dir (%s)", hydra_dir, err)
         return None
 
 

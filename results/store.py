@@ -37,9 +37,10 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from results import jsonl
 from results.jsonl import ReadIssue
@@ -73,82 +74,33 @@ def read_jsonl(path: Path, cls: type[R], issues: list[ReadIssue] | None = None) 
     return [cls.from_dict(obj, where=f"{path}:{number}") for number, obj in lines]
 
 
+class _ConfigDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper; strings holding a line break are written double-quoted (`"\\nclass"`),
+    which reads better in a config than YAML's folded single-quoted form."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if "\n" in text or "\r" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ConfigDumper.add_representer(str, _represent_str)
+
+
 def write_yaml(value: Any) -> str:
-    """A small YAML writer for JSON-like data (dicts, lists, str, numbers, bools, None).
+    """YAML text of JSON-like data (dicts, lists, str, numbers, bools, None), keys in the given order.
 
-    Strings that could be read back as something else are written as JSON strings, which YAML
-    reads as double-quoted scalars; the result loads back equal with any YAML 1.1/1.2 loader.
+    PyYAML's safe dumper (https://pyyaml.org/wiki/PyYAMLDocumentation): strings that would read
+    back as something else are quoted, a lone surrogate (e.g. a non-UTF-8 path from argv) is
+    written as a `\\uDCxx` escape, so the text is valid UTF-8 and `read_yaml` gives back an equal value.
     """
-    lines: list[str] = []
-    _yaml_lines(value, 0, lines)
-    return "\n".join(lines) + "\n"
+    return yaml.dump(value, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-_PLAIN_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
-
-
-def _yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and value != value:
-            return ".nan"
-        if isinstance(value, float) and value in (float("inf"), float("-inf")):
-            return ".inf" if value > 0 else "-.inf"
-        return repr(value)
-    text = str(value)
-    plain = (
-        text
-        and set(text) <= _PLAIN_SAFE
-        and text.lower() not in _YAML_WORDS
-        and not text[0] in "-.0123456789"
-    )
-    if plain:
-        return text
-    quoted = json.dumps(text, ensure_ascii=False)
-    try:
-        quoted.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate (e.g. a non-UTF-8 path from argv): YAML's \u escapes
-        quoted = json.dumps(text)
-    return quoted
-
-
-def _yaml_lines(value: Any, indent: int, lines: list[str]) -> None:
-    pad = " " * indent
-    if isinstance(value, dict):
-        if not value:
-            lines.append(pad + "{}")
-        for k, v in value.items():
-            key = _yaml_scalar(str(k))
-            if isinstance(v, (dict, list)) and v:
-                lines.append(f"{pad}{key}:")
-                _yaml_lines(v, indent + 2, lines)
-            else:
-                lines.append(f"{pad}{key}: {_yaml_inline(v)}")
-    elif isinstance(value, (list, tuple)):
-        if not value:
-            lines.append(pad + "[]")
-        for item in value:
-            if isinstance(item, (dict, list, tuple)) and item:
-                sub: list[str] = []
-                _yaml_lines(item, indent + 2, sub)
-                lines.append(f"{pad}- {sub[0].lstrip()}")
-                lines.extend(sub[1:])
-            else:
-                lines.append(f"{pad}- {_yaml_inline(item)}")
-    else:
-        lines.append(pad + _yaml_scalar(value))
-
-
-def _yaml_inline(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, (list, tuple)):
-        return "[]"
-    return _yaml_scalar(value)
+def read_yaml(text: str) -> Any:
+    """The value of a YAML document (PyYAML's safe loader); reads both this writer's output and the
+    hand-written writer's of earlier versions. Raises `yaml.YAMLError` for text that is not YAML."""
+    return yaml.safe_load(text)
 
 
 def _write_exclusive(path: Path, text: str) -> bool:
@@ -179,6 +131,15 @@ def _write_replace(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _same_config(path: Path, config: dict) -> bool:
+    """Whether the stored config.yaml holds `config` (compared as data, so a file written by an
+    earlier writer with other quoting still matches)."""
+    try:
+        return read_yaml(path.read_text(encoding="utf-8")) == json.loads(json.dumps(config))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError, ValueError):
+        return False
 
 
 def _record_line(record: SampleRecord | ExecutionRecord) -> str:
@@ -230,7 +191,7 @@ class RunStore:
         created = _write_exclusive(self.run_dir / MANIFEST_FILE, manifest_text)
         config_text = write_yaml(config)
         if not _write_exclusive(self.run_dir / CONFIG_FILE, config_text):
-            if (self.run_dir / CONFIG_FILE).read_text(encoding="utf-8") != config_text:
+            if not _same_config(self.run_dir / CONFIG_FILE, config):
                 log.info("%s: config differs from the stored one; keeping the stored config.yaml", self.run_dir)
         if created:
             log.info("%s: new run", self.run_dir)

@@ -64,7 +64,8 @@ def run_row(run: Run, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: 
     return row
 
 
-def summary_table(runs: Sequence[Run], ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def summary_table(runs: Sequence[Run], ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
     """One row per run, sorted by model x benchmark x mode x temperature x n."""
     rows = [run_row(run, ks, n_boot, seed) for run in runs]
     if not rows:
@@ -78,7 +79,8 @@ def best_temperature(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> p
     reports the best of T in {0.2, 0.6, 0.8} per k), its value and interval, and the temperatures tried."""
     out = []
     if summary.empty:
-        return pd.DataFrame(columns=["model", "benchmark", "mode", "n", "k", "temperature", "value", "low", "high", "tried"])
+        return pd.DataFrame(columns=["model", "benchmark", "mode", "n", "k", "temperature", "value", "low", "high",
+                                     "tried"])
     keys = [c for c in ("model", "benchmark", "mode", "scoring", "n") if c in summary]
     for ident, group in summary.groupby(keys, sort=True, dropna=False):
         ident = dict(zip(keys, ident))
@@ -104,14 +106,16 @@ def display_summary(summary: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS) -> pd
             continue
         values = summary[name].where(summary["benchmark"] != "humaneval") if name == "pass_rate" else summary[name]
         if values.notna().any():  # HumanEval's pass rate is its pass@1: shown once
-            shown[name] = [format_ci(v, lo, hi) for v, lo, hi in zip(values, summary[f"{name}_lo"], summary[f"{name}_hi"])]
+            shown[name] = [format_ci(v, lo, hi)
+                           for v, lo, hi in zip(values, summary[f"{name}_lo"], summary[f"{name}_hi"])]
     if "strict_pass_rate" in summary and summary["strict_pass_rate"].notna().any():
         shown["strict"] = [f"{100 * v:.2f}" if v == v else "-" for v in summary["strict_pass_rate"]]
     for col in ("problems", "samples", "timeouts"):
         if col in summary:
             shown[col] = summary[col]
     if "tokens_per_s" in summary:
-        shown["tok/s"] = [f"{v:.1f}" if isinstance(v, float) and not math.isnan(v) else "-" for v in summary["tokens_per_s"]]
+        shown["tok/s"] = [f"{v:.1f}" if isinstance(v, float) and not math.isnan(v) else "-"
+                          for v in summary["tokens_per_s"]]
     if "complete" in summary:
         shown["status"] = ["complete" if c else "INCOMPLETE" for c in summary["complete"]]
     return shown
@@ -153,3 +157,44 @@ def _cell(value) -> str:
     if isinstance(value, (float, np.floating)):
         return "-" if math.isnan(value) else f"{value:.4g}"
     return str(value).replace("|", "\\|") or "-"
+
+
+PERPLEXITY_METRICS = ("single_turn_ppl", "multi_turn_ppl", "prompt_ppl", "pass_ppl", "non_pass_ppl")
+
+
+def perplexity_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per perplexity run (`mode` ending in "perplexity", MTPB or HumanEval) from its
+    metrics.json: model, benchmark, mode, problems, and each perplexity it reports (`<name>` the mean
+    over problems, `<name>_se` its standard error; NaN where the run does not report it). Runs
+    without metrics.json (in progress or killed) are left out; empty when there is none."""
+    rows = []
+    for run in runs:
+        if not str(run.manifest.mode).endswith("perplexity") or not run.metrics:
+            continue
+        row = {"model": run.manifest.model, "benchmark": run.manifest.benchmark, "mode": run.manifest.mode,
+               "problems": run.metrics.get("n_problems")}
+        for name in PERPLEXITY_METRICS:
+            value = run.metrics.get(name)
+            row[name] = float(value) if isinstance(value, (int, float)) else np.nan
+            se = run.metrics.get(f"{name}_se")
+            row[f"{name}_se"] = float(se) if isinstance(se, (int, float)) else np.nan
+        row["run_dir"] = str(run.path)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    unreported = [c for name in PERPLEXITY_METRICS if frame[name].isna().all() for c in (name, f"{name}_se")]
+    frame = frame.drop(columns=unreported)
+    return frame.sort_values(["model", "benchmark", "run_dir"], kind="stable").reset_index(drop=True)
+
+
+def display_perplexity(table: pd.DataFrame) -> pd.DataFrame:
+    """`perplexity_table` for reading: ``mean ± standard error`` per reported perplexity."""
+    if table.empty:
+        return table
+    shown = table[["model", "benchmark", "mode", "problems"]].copy()
+    for name in PERPLEXITY_METRICS:
+        if name in table:
+            shown[name] = ["-" if v != v else f"{v:.2f} ± {se:.2f}" if se == se else f"{v:.2f}"
+                           for v, se in zip(table[name], table[f"{name}_se"])]
+    return shown

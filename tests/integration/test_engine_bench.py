@@ -49,3 +49,17 @@ def test_repeated_runs_report_each_sides_fastest_run(capsys):
     assert len(line["ours_s_runs"]) == 2 and line["ours_s"] == min(line["ours_s_runs"])
     with pytest.raises(SystemExit):
         bench.main(["--tiny", "--repeat", "0", "--no-ref"])
+
+
+def test_kernel_timer_is_torch_benchmark_timer_at_our_thread_count():
+    import time
+
+    import torch
+
+    from codegen_model.bench import _time
+
+    threads = torch.get_num_threads()
+    seen = []
+    seconds = _time(lambda: (seen.append(torch.get_num_threads()), time.sleep(0.004)), min_run_time_s=0.05)
+    assert 0.0035 < seconds < 0.03  # seconds per call, not per block
+    assert set(seen) == {threads} and len(seen) > 3  # warmed up and repeated, at this process's thread count

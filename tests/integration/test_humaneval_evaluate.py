@@ -127,6 +127,10 @@ def test_pass_at_k_output_and_subset(tmp_path, capsys):
     assert results[4]["extra"] == 1  # input fields are kept
     assert main([str(path)]) == 0  # default ks cut to k <= n
     assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == {"pass@1"}
+    assert main([str(path), "--k", "1,10,100"]) == 0  # the README's form: k > n left out with a note
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out.strip().splitlines()[-1])) == {"pass@1"}
+    assert "note: pass@k left out for k=10,100 > 4 samples" in captured.err
 
 
 @pytest.mark.parametrize("content, args, message", [
@@ -135,7 +139,7 @@ def test_pass_at_k_output_and_subset(tmp_path, capsys):
     ('{"task_id": "HumanEval/0", "completion": "x"}\n\n{"task_id": "HumanEval/0", "completion": \n',
      [], r"s.jsonl:3: malformed line, not valid JSON"),
     ('{"task_id": "HumanEval/0"}\n', [], r"s.jsonl:1: malformed line, needs a string 'completion'"),
-    ('{"task_id": "HumanEval/0", "completion": "x"}\n' * 3, ["--k", "1,10"],
+    ('{"task_id": "HumanEval/0", "completion": "x"}\n' * 3, ["--k", "10,100"],
      r"pass@10 needs at least 10 samples per problem \(k <= n\), but HumanEval/0 has only 3; lower --k"),
     ('{"task_id": "HumanEval/0", "completion": "x"}\n', ["--k", "one"], r"--k must be comma-separated integers"),
     ('', [], r"no samples"),

@@ -118,3 +118,30 @@ def test_plots_written_and_non_empty(tmp_path):
                      "mtpb_single_vs_multi_turn.png", "mtpb_vs_temperature.png"]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_write_baseline_creates_its_folder_and_stores_no_absolute_path(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path / "outputs" / "run", {"A": 2, "B": 1})
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "outputs/run", "--write-baseline", "ci/baseline.json", "--tolerance", "ci", "--k", "1"]) == 0
+    data = json.loads((tmp_path / "ci" / "baseline.json").read_text())
+    assert data["created_from"] == "outputs/run"
+    assert str(tmp_path) not in (tmp_path / "ci" / "baseline.json").read_text()
+    assert main(["check", "outputs/run", "--baseline", "ci/baseline.json", "--k", "1"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", "RUN", "--baseline", "missing.json"], "cannot read baseline missing.json"),
+    (["check", "RUN", "--write-baseline", "FILE/under/a/file.json"], "cannot write baseline"),
+    (["check", "nowhere", "--baseline", "x.json"], "expected one run directory, found no run"),
+    (["RUN", "--boot", "0"], "--boot needs at least 1"),
+    (["RUN", "--out", "FILE/sub"], "error: "),
+])
+def test_user_errors_in_the_cli_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):
+    make_run(tmp_path / "RUN", {"A": 1})
+    (tmp_path / "FILE").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1

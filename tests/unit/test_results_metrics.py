@@ -94,15 +94,15 @@ def test_paired_bootstrap_sign():
 
 
 def test_progress_bar_and_log_lines(caplog):
-    clock = iter([0.0, 1.0, 2.0, 4.0, 4.0]).__next__
+    clock = iter([0.0, 1.0, 2.0, 2.0]).__next__
     stream = io.StringIO()
-    bar = Progress(total=10, desc="he", stream=stream, bar=True, interval_s=0, clock=clock)
+    bar = Progress(total=10, desc="he", stream=stream, bar=True, interval_s=0, clock=clock, initial=1)
     bar.update(samples=2, tokens=100)
-    bar.update(samples=2, executions=3)
+    bar.update(samples=2, executions=4)
     bar.close()
-    text = stream.getvalue()
-    assert "\rhe:  20%" in text and "2/10" in text and "100.0 tok/s" in text
-    assert "4/10" in text and "00:02<00:03" in text  # 4 done in 2 s: 6 left at 2/s = 3 s
+    text = stream.getvalue()  # tqdm's bar, redrawn with \r, our rates in its postfix
+    assert "\rhe:  10%" in text and "\rhe:  50%" in text and "5/10" in text
+    assert "100.0 tok/s" in text and "2.00 exec/s" in text  # 4 executions in 2 s (our clock)
     assert text.endswith("\n")
 
     clock2 = iter([0.0, 10.0, 10.0]).__next__
@@ -111,3 +111,14 @@ def test_progress_bar_and_log_lines(caplog):
                       initial=2) as plain:
             plain.update(samples=1, executions=5)
     assert "mtpb: 3/4 samples (75%), elapsed 00:10, ETA 00:10, 0.0 tok/s, 0.50 exec/s" in caplog.text
+
+
+def test_bootstrap_interval_matches_the_normal_approximation_for_many_problems():
+    # 200 problems, 60 solved: the percentile bootstrap of the mean approaches p +- 1.96 sqrt(p(1-p)/n)
+    values = np.array([1.0] * 60 + [0.0] * 140)
+    low, high = bootstrap_ci(values, n_boot=4000, seed=1)
+    half = 1.96 * np.sqrt(0.3 * 0.7 / 200)
+    assert abs(low - (0.3 - half)) < 0.01 and abs(high - (0.3 + half)) < 0.01
+    assert bootstrap_ci([0.25]) == (0.25, 0.25) and np.isnan(bootstrap_ci([])[0])
+    with pytest.raises(ValueError, match=r"confidence level must be in \(0, 1\)"):
+        bootstrap_ci(values, level=1.5)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from results.records import ExecutionRecord, Manifest, RecordError, SampleRecord, key_order, make_key
-from results.store import RunStore, RunStoreError, read_jsonl, write_yaml
+from results.store import RunStore, RunStoreError, read_jsonl, read_yaml, write_yaml
 
 
 def manifest(**changes) -> Manifest:
@@ -55,6 +55,64 @@ def test_config_yaml_loads_back_equal():
               "stop": ["\nclass", "\ndef", "\n#"], "flags": [True, "yes", "1e3", "-x", ""], "empty": {}, "none": [],
               "nested": [{"a": 1, "b": [1, 2]}, [3, 4]], "text": "a: b # c"}
     assert yaml.safe_load(write_yaml(config)) == config
+
+
+# config.yaml exactly as the hand-written writer of earlier versions wrote it (JSON-style quoting,
+# indented lists, a lone-surrogate path from argv as \\udcxx escapes): runs written then still read
+OLD_CONFIG_YAML = (
+    'model:\n'
+    '  name: codegen-350M-mono\n'
+    '  path: "/data/ck\\udcff\\udc80pt"\n'
+    '  revision: null\n'
+    'sampling:\n'
+    '  temperature: 0.2\n'
+    '  "n": 10\n'
+    '  top_p: 0.95\n'
+    'benchmark:\n'
+    '  stop:\n'
+    '    - "\\nclass"\n'
+    '    - "\\ndef"\n'
+    '    - "\\n#"\n'
+    '    - "\\nif"\n'
+    'limit: null\n'
+    'problems: []\n'
+    'run_dir: outputs/humaneval/x\n'
+    'flags:\n'
+    '  - "yes"\n'
+    '  - "1e3"\n'
+    '  - "-x"\n'
+    '  - ""\n'
+    '  - "a: b # c"\n'
+    '  - "é"\n'
+)
+OLD_CONFIG = {"model": {"name": "codegen-350M-mono", "path": "/data/ck\udcff\udc80pt", "revision": None},
+              "sampling": {"temperature": 0.2, "n": 10, "top_p": 0.95},
+              "benchmark": {"stop": ["\nclass", "\ndef", "\n#", "\nif"]}, "limit": None, "problems": [],
+              "run_dir": "outputs/humaneval/x", "flags": ["yes", "1e3", "-x", "", "a: b # c", "\u00e9"]}
+
+
+def test_config_yaml_of_earlier_versions_reads_back_equal():
+    assert read_yaml(OLD_CONFIG_YAML) == OLD_CONFIG
+
+
+def test_config_yaml_writes_lone_surrogates_as_escapes_and_reads_them_back():
+    text = write_yaml(OLD_CONFIG)
+    text.encode("utf-8")  # valid UTF-8 on disk despite the surrogates
+    assert "\\uDCFF\\uDC80" in text and read_yaml(text) == OLD_CONFIG
+    assert '"\\nclass"' in text  # line breaks stay readable escapes, not folded blocks
+
+
+def test_resume_of_a_run_written_by_the_earlier_yaml_writer_keeps_its_config_quietly(tmp_path, caplog):
+    store = RunStore(tmp_path / "run")
+    store.start(OLD_CONFIG, manifest())
+    (tmp_path / "run" / "config.yaml").write_text(OLD_CONFIG_YAML, encoding="utf-8")
+    with caplog.at_level("INFO", logger="results.store"):
+        assert RunStore(tmp_path / "run").start(OLD_CONFIG, manifest()) is True
+    assert "config differs" not in caplog.text
+    assert (tmp_path / "run" / "config.yaml").read_text(encoding="utf-8") == OLD_CONFIG_YAML
+    with caplog.at_level("INFO", logger="results.store"):
+        RunStore(tmp_path / "run").start({**OLD_CONFIG, "limit": 3}, manifest())
+    assert "config differs" in caplog.text
 
 
 def test_start_then_resume_checks_identity(tmp_path):
@@ -155,7 +213,7 @@ def test_shards_merge_into_one_run(tmp_path):
 
     world = 3
     ranks = [RunStore(tmp_path / "sharded", shard=(r, world)) for r in range(world)]
-    for r, store in enumerate(ranks):
+    for store in ranks:
         store.start({}, manifest(created_at="t"))
     for n, (p, i) in enumerate(work):
         store = ranks[n % world]

@@ -11,7 +11,7 @@ import pytest
 from results.cli import main
 from results.paper import humaneval_vs_paper, paper_numbers, params_b
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
-from results.runs import _flat_yaml, find_runs, load_run, load_runs
+from results.runs import find_runs, hydra_run_dir, load_run, load_runs
 from results.store import RunStore
 from results.tables import best_temperature, summary_table
 
@@ -100,7 +100,8 @@ def test_incomplete_and_non_runs_are_reported(tmp_path, capsys):
     (tmp_path / "sweep" / ".hydra").mkdir()
     (tmp_path / "empty").mkdir()
     runs, skipped = load_runs([tmp_path / "sweep", tmp_path / "empty"])
-    assert len(runs) == 2 and skipped == [f"{tmp_path / 'empty'}: not a run (no manifest.json) and no run below it; skipped"]
+    assert len(runs) == 2
+    assert skipped == [f"{tmp_path / 'empty'}: not a run (no manifest.json) and no run below it; skipped"]
     incomplete = [r for r in runs if not r.complete][0]
     assert any("cut last line" in why for why in incomplete.incomplete)
     assert any("no metrics.json" in why for why in incomplete.incomplete)
@@ -142,11 +143,22 @@ def test_hydra_sweep_folder_points_at_its_runs(tmp_path):
             "benchmark:\n  name: humaneval\n  stop:\n  - \"\\nclass\"\n  - '\\ndef'\nmodel:\n  name: tiny-random\n"
             f"sampling:\n  temperature: {t}\n  top_k: null\n  label: 'x: y'\n"
             "run_dir: outputs/t${sampling.temperature}\nlimit: 2\n")
-        (hydra / "hydra.yaml").write_text(f"hydra:\n  run:\n    dir: x\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
+        (hydra / "hydra.yaml").write_text(
+            f"hydra:\n  run:\n    dir: x\n  runtime:\n    version: 1.3.2\n    cwd: {tmp_path / 'work'}\n")
     found, skipped = find_runs([tmp_path / "multirun"])
     assert [p.name for p in found] == ["t0.2", "t0.8"] and not skipped
-    flat = _flat_yaml((hydra / "config.yaml").read_text())
-    assert flat["sampling.top_k"] == "None" and flat["sampling.label"] == "x: y" and flat["model.name"] == "tiny-random"
+    assert hydra_run_dir(hydra) == tmp_path / "work" / "outputs" / "t0.8"
+
+
+def test_hydra_job_whose_run_dir_needs_hydra_resolvers_is_skipped(tmp_path):
+    hydra = tmp_path / "job" / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "config.yaml").write_text("run_dir: outputs/${hydra:job.name}\n")
+    assert hydra_run_dir(hydra) is None
+    (hydra / "config.yaml").write_text("run_dir: outputs/${missing.key}\n")
+    assert hydra_run_dir(hydra) is None
+    (hydra / "config.yaml").write_text("run_dir: [unclosed\n")
+    assert hydra_run_dir(hydra) is None
 
 
 def test_mtpb_strict_pass_rate(tmp_path):
