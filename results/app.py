@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import logging
 import os
 import sys
@@ -110,7 +111,7 @@ def hydra_error(e: BaseException, schema: type) -> str:
     """One line for a composition error (a missing or unknown group option, an override's value)."""
     text = str(e)
     if "You must specify" in text or "Could not find" in text or "Could not load" in text:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = [line.strip() for line in text.split("Config search path")[0].splitlines() if line.strip()]
         options = [line.lstrip("- ").strip() for line in lines[1:] if not line.endswith(":")]
         head = lines[0].rstrip(".,")
         return f"{head}; options: {', '.join(options)} (python -m {_app_name(schema)} list)" if options else head
@@ -230,8 +231,10 @@ def help_text(config_name: str, schema: type, doc: str = "") -> str:
     rows = []
     for key, f in _schema_fields(schema):
         value = OmegaConf.select(cfg, key, default=None)
-        shown = OmegaConf.to_yaml(value).strip() if isinstance(value, (DictConfig, list)) or OmegaConf.is_list(value) \
-            else ("null" if value is None else str(value))
+        if OmegaConf.is_config(value):
+            shown = json.dumps(OmegaConf.to_container(value))
+        else:
+            shown = json.dumps(value) if value is None or isinstance(value, bool) else str(value)
         rows.append((key, shown if len(shown) <= 30 else shown[:27] + "...", f.metadata.get("allowed", "")))
     width = max(len(k) for k, _, _ in rows)
     lines += [f"  {k:<{width}}  {v:<14} {a}" for k, v, a in rows]
