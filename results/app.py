@@ -58,10 +58,32 @@ def convert(cfg: DictConfig | Mapping, schema: type) -> Any:
     through `OmegaConf.to_object`; ValueError with one line (`config_error`) when it does not fit."""
     data = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
     data = OmegaConf.masked_copy(data, [k for k in data if k not in ("hydra", "experiment")])
+    unknown = _unknown_key(data, schema)
+    if unknown:  # forced in with `+key=...` (Hydra lets `+` add a key a structured config lacks)
+        known = schema_keys(schema, unknown)
+        close = difflib.get_close_matches(unknown.rsplit(".", 1)[-1], known, n=1)
+        parent = unknown.rsplit(".", 1)[0] + "." if "." in unknown else ""
+        hint = f"did you mean {parent}{close[0]}? " if close else ""
+        raise ValueError(f"unknown key {unknown}: {hint}(the keys here: {', '.join(parent + k for k in known)})")
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
     except OmegaConfBaseException as e:
         raise ValueError(config_error(e, schema)) from None
+
+
+def _unknown_key(node: Any, schema: type, prefix: str = "") -> str | None:
+    """The first dotted key of `node` that the dataclass `schema` does not have (None if all known)."""
+    hints = typing.get_type_hints(schema)
+    names = {f.name for f in dataclasses.fields(schema)}
+    for key in node:
+        if key not in names:
+            return f"{prefix}{key}"
+        sub = hints.get(key)
+        if dataclasses.is_dataclass(sub) and OmegaConf.is_dict(node[key]):
+            found = _unknown_key(node[key], sub, f"{prefix}{key}.")
+            if found:
+                return found
+    return None
 
 
 def config_error(e: BaseException, schema: type) -> str:
