@@ -66,7 +66,12 @@ def convert(cfg: DictConfig | Mapping, schema: type) -> Any:
         hint = f"did you mean {parent}{close[0]}? " if close else ""
         raise ValueError(f"unknown key {unknown}: {hint}(the keys here: {', '.join(parent + k for k in known)})")
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
+        merged = OmegaConf.merge(OmegaConf.structured(schema), data)
+        missing = sorted(OmegaConf.missing_keys(merged))  # to_object would put a default in their place
+        if missing:
+            key = missing[0]
+            raise ValueError(f"{key} has no value: set {key}=... ({allowed_range(schema, key) or 'see --help'})")
+        return OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         raise ValueError(config_error(e, schema)) from None
 
@@ -94,6 +99,12 @@ def config_error(e: BaseException, schema: type) -> str:
     for err in chain:
         if isinstance(err, ValueError) and not isinstance(err, OmegaConfBaseException) and "is not allowed" in str(err):
             return str(err)  # a range check of a schema's __post_init__
+    import re
+
+    missing = re.search(r"Missing mandatory value: ([\w.]+)", " ".join(str(x) for x in chain))
+    if missing:
+        key = missing.group(1)
+        return f"{key} has no value: set {key}=... ({allowed_range(schema, key) or 'see --help'})"
     omega = next((x for x in chain if isinstance(x, OmegaConfBaseException) and getattr(x, "full_key", None)), None)
     if omega is None:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
@@ -123,10 +134,20 @@ def precheck(config_name: str, overrides: list[str], schema: type) -> Any:
     plain = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=config_name):
-            cfg = compose(config_name, overrides=plain)
+            cfg = compose(config_name, overrides=plain, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as e:
         raise ValueError(hydra_error(e, schema)) from None
-    return convert(cfg, schema)
+    run_cfg = convert(cfg, schema)
+    check_choices(dict(cfg.hydra.runtime.choices), run_cfg)
+    return run_cfg
+
+
+def check_choices(choices: Mapping[str, Any], run_cfg: Any) -> None:
+    """Checks that depend on the chosen group options: `model=local` needs its own folder (the YAML's
+    `path: null` cannot be told from a preset's default path after composition)."""
+    if choices.get("model") == "local" and not run_cfg.model.path:
+        raise ValueError("model.path has no value: model=local needs model.path=DIR (a CodeGen-architecture "
+                         "checkpoint folder) and model.name=NAME (its results folder)")
 
 
 def hydra_error(e: BaseException, schema: type) -> str:
@@ -194,7 +215,10 @@ def main(config_name: str, schema: type, run: Callable[[Any], Any], doc: str = "
 
     def task(cfg: DictConfig) -> Any:
         try:
+            from hydra.core.hydra_config import HydraConfig
+
             run_cfg = convert(cfg, schema)
+            check_choices(dict(HydraConfig.get().runtime.choices), run_cfg)
             apply_threads(run_cfg)
             return run(run_cfg)
         except user_errors() as e:

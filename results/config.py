@@ -65,7 +65,7 @@ def check_fields(obj: Any, prefix: str) -> None:
         ok = f.metadata.get("ok")
         nan = isinstance(value, float) and math.isnan(value)
         if nan or (ok is not None and not ok(value)):
-            raise ValueError(f"{prefix}{f.name}={value!r} is not allowed: {prefix}{f.name} must be "
+            raise ValueError(f"{prefix}{f.name}={value} is not allowed: {prefix}{f.name} must be "
                              f"{f.metadata['allowed']}")
 
 
