@@ -100,6 +100,13 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = N
     return _snapshot(hub_repo_id(name), revision)
 
 
+def hub_reachable(timeout_s: float = 5.0) -> bool:
+    """The Hugging Face Hub's host accepts a TCP connection (False at once without DNS or network)."""
+    from huggingface_hub import constants
+
+    return _endpoint_reachable(constants.ENDPOINT, timeout_s)
+
+
 def _endpoint_reachable(endpoint: str, timeout_s: float = 5.0) -> bool:
     """A TCP connection to the Hub's host opens. Fails fast where DNS or the network is absent
     (huggingface_hub itself retries with back-off for half a minute before giving up)."""
