@@ -241,11 +241,11 @@ def load_problems(
     sha256: str = MTPB_SHA256,
     cache_dir: str | os.PathLike | None = None,
 ) -> ProblemSet:
-    """Every problem from `path`; when `path` is None, from `shared_data_file()` (the offline copy
-    under $CODEGEN_SHARED_DATA) if there, else from the pinned download.
+    """Every problem from `path`; when `path` is None and `url` is the pinned file's, from
+    `shared_data_file()` (the offline copy under $CODEGEN_SHARED_DATA) if there, else from the download.
 
     Raises DataError (one line naming CODEGEN_SHARED_DATA and data_path=) when none is available."""
-    if path is None:
+    if path is None and url == MTPB_URL:
         path = shared_data_file()
     if path is None:
         file = download(url, sha256, cache_dir)
