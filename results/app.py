@@ -196,14 +196,15 @@ def apply_threads(run_cfg: Any) -> None:
 
 
 def main(config_name: str, schema: type, run: Callable[[Any], Any], doc: str = "",
-         argv: list[str] | None = None) -> Any:
-    """Run the Hydra app `config_name` (conf/<name>.yaml): `run(run_cfg)` gets the checked config."""
+         argv: list[str] | None = None, prog: str | None = None) -> Any:
+    """Run the Hydra app `config_name` (conf/<name>.yaml): `run(run_cfg)` gets the checked config.
+    `prog`: the module users run (default: `config_name`)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["list"]:
         print(list_text())
         return None
     if "-h" in argv or "--help" in argv:
-        print(help_text(config_name, schema, doc))
+        print(help_text(config_name, schema, doc, prog))
         return None
     if not any(a.split("=")[0] in _UNCHECKED_FLAGS for a in argv):
         try:
@@ -256,13 +257,13 @@ def list_text(conf_dir: Path = CONF_DIR) -> str:
     return "\n".join(out)
 
 
-def help_text(config_name: str, schema: type, doc: str = "") -> str:
+def help_text(config_name: str, schema: type, doc: str = "", prog: str | None = None) -> str:
     """Usage, config groups and every key with its default (from conf/) and its allowed range."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=config_name):
         cfg = compose(config_name, overrides=["model=tiny-random"])
-    app = f"python -m {config_name}"
+    app = f"python -m {prog or config_name}"
     lines = [f"usage: {app} model=NAME [KEY=VALUE ...]     one run (re-running it resumes)",
              f"       {app} -m KEY=A,B [...]            a sweep (Hydra multirun)",
              f"       {app} list                        the models, experiments and benchmarks",
@@ -271,6 +272,8 @@ def help_text(config_name: str, schema: type, doc: str = "") -> str:
         lines += [line for line in doc.strip().splitlines()[2:] if line.strip()] + [""]
     lines.append("config groups (GROUP=OPTION):")
     for group in ("model", "experiment", "sampling", "sandbox", "benchmark"):
+        if group != "model" and group not in {f.name for f in dataclasses.fields(schema)} | {"experiment"}:
+            continue
         options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
         lines.append(f"  {group}: {', '.join(options)}")
     lines += ["", f"keys (KEY=VALUE; defaults from conf/{config_name}.yaml; model.* shown for model=tiny-random):"]

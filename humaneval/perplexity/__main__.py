@@ -27,7 +27,7 @@ def run_perplexity(cfg: PerplexityConfig) -> float | None:
 
 
 def main() -> float | None:
-    return app_main("humaneval_perplexity", PerplexityConfig, run_perplexity, __doc__)
+    return app_main("humaneval_perplexity", PerplexityConfig, run_perplexity, __doc__, prog="humaneval.perplexity")
 
 
 if __name__ == "__main__":
