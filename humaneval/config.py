@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Mapping, Optional
+from typing import List, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from results.config import MODEL_KINDS, CommonRunConfig, ModelConfig, check_fields, positive_int, setting, to_dict
 from results.config import SamplingConfig as SharedSamplingConfig

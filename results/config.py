@@ -270,5 +270,5 @@ def shared_data(*parts: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
-__all__ = ["CommonRunConfig", "ModelConfig", "SamplingConfig", "SandboxConfig", "ShardConfig", "List",
+__all__ = ["CommonRunConfig", "ModelConfig", "SamplingConfig", "SandboxConfig", "ShardConfig",
            "allowed_range", "check_fields", "schema_keys", "setting", "shared_data", "to_dict"]
