@@ -18,7 +18,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Optional
+from typing import Any, Callable, ClassVar, Dict, Optional
 
 from omegaconf import MISSING, OmegaConf
 
