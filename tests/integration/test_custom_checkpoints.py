@@ -87,3 +87,17 @@ def test_humaneval_hub_source_offline_fails_fast_in_one_line(tmp_path):
     assert len(errors) == 1 and "benchmark.source=bundled" in errors[0]
     assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
     assert elapsed < 20, elapsed
+
+
+def test_a_folder_without_tokenizer_files_gets_the_shared_codegen_tokenizer(tmp_path, shared_data, monkeypatch):
+    folder = tmp_path / "weights-only"
+    CodeGenForCausalLM(CodeGenConfig(**{**TINY_CONFIG, "vocab_size": 51200})).init_random(0).save_pretrained(folder)
+    monkeypatch.setenv("CODEGEN_SHARED_DATA", str(shared_data))
+    registry.clear_cache()
+    loaded = registry.load(registry.ModelSpec(name="w", path=str(folder), dtype="float32", device="cpu"))
+    assert loaded.tokenizer.vocab_size == 50295  # the CodeGen tokenizer (GPT-2 BPE + 38 whitespace tokens)
+    assert loaded.tokenizer.decode(loaded.tokenizer.encode("def f():\n    return 1")) == "def f():\n    return 1"
+    registry.clear_cache()
+    monkeypatch.delenv("CODEGEN_SHARED_DATA")
+    with pytest.raises(ValueError, match="tokenizer"):
+        registry.load(registry.ModelSpec(name="w", path=str(folder), dtype="float32", device="cpu"))
