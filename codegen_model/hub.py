@@ -58,6 +58,16 @@ def download_patterns(repo_files: list[str]) -> list[str]:
     return patterns  # no weights: the loader reports it, naming the folder
 
 
+# The released checkpoints (CodeGen paper, Table 1): Salesforce/codegen-{size}-{data} on the Hub.
+RELEASED = tuple(f"codegen-{size}-{data}" for size in ("350M", "2B", "6B", "16B") for data in ("nl", "multi", "mono"))
+
+
+def hub_repo_id(name: str) -> str:
+    """The Hub repo id of `name`: a released checkpoint's bare name (codegen-350M-mono) gets its
+    organisation (Salesforce/codegen-350M-mono); anything else is returned as given."""
+    return f"Salesforce/{name}" if name in RELEASED else name
+
+
 def _looks_like_path(name: str) -> bool:
     """True when `name` can only be a file-system path, never a Hub repo id ("org/name")."""
     return (name.startswith(("/", "./", "../", "~")) or name in (".", "..") or name.endswith("/")
@@ -87,7 +97,14 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = N
         raise CheckpointError(
             f"checkpoint folder {name} does not exist; pass an existing folder with config.json and "
             "the weights, or a Hub repo id such as Salesforce/codegen-350M-mono")
-    return _snapshot(name, revision)
+    return _snapshot(hub_repo_id(name), revision)
+
+
+def hub_reachable(timeout_s: float = 5.0) -> bool:
+    """The Hugging Face Hub's host accepts a TCP connection (False at once without DNS or network)."""
+    from huggingface_hub import constants
+
+    return _endpoint_reachable(constants.ENDPOINT, timeout_s)
 
 
 def _endpoint_reachable(endpoint: str, timeout_s: float = 5.0) -> bool:
@@ -116,7 +133,7 @@ def _snapshot(repo_id: str, revision: str | None) -> Checkpoint:
             f"{repo_id}{'@' + revision if revision else ''} is neither a local folder nor in the "
             f"Hugging Face cache at {constants.HF_HUB_CACHE}, and {reason}. Download it where there "
             f"is network (`hf download {repo_id}`) and point HF_HOME (or HF_HUB_CACHE) at that "
-            "cache, or pass a local checkpoint folder")
+            "cache, or pass a local checkpoint folder (model.path=DIR in the apps, --model DIR here)")
 
     files = None
     offline = hub_offline()
@@ -146,7 +163,7 @@ def _snapshot(repo_id: str, revision: str | None) -> Checkpoint:
         raise not_available(reason) from None
     except Exception as e:
         raise CheckpointError(f"downloading {repo_id} failed ({type(e).__name__}: {e}); "
-                              "check the network or pass a local checkpoint folder") from None
+                              "check the network or pass a local checkpoint folder (model.path=DIR)") from None
     folder = Path(folder)
     commit = folder.name if _COMMIT.match(folder.name) else None
     log.info("%s resolved to %s", repo_id, folder)

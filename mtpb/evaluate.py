@@ -5,8 +5,8 @@ Reads, per PATH:
   `input`, `gold_output` and `completions` (the assembled program); the gold comes from the line,
   as in the official `mtpb_exec.py`;
 - our own run format: a run directory or its samples.jsonl (`results.records.SampleRecord` lines,
-  `completion` being the program); the gold comes from the dataset (`--data`, else the pinned
-  download).
+  `completion` being the program); the gold comes from the dataset: `--data`, else the run's own
+  `data_path` (its config.yaml), else $CODEGEN_SHARED_DATA/mtpb/mtpb.jsonl, else the pinned download.
 
 Writes `PATH_results.jsonl` beside each input file (for a run directory, beside its
 samples.jsonl): one line per input line, in the same order, with `passed` (under `--scoring`),
@@ -188,10 +188,28 @@ def write_results(path: Path, lines: Sequence[dict]) -> None:
     write_jsonl(path, lines, default=repr)
 
 
+def run_data_path(paths: Sequence[str]) -> str | None:
+    """The `data_path` recorded in the config.yaml of the first run among `paths` (a run directory
+    or its samples.jsonl) that names an existing file; None if none does."""
+    import yaml
+
+    for path in map(Path, paths):
+        config = (path if path.is_dir() else path.parent) / "config.yaml"
+        try:
+            data_path = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("data_path")
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if data_path and Path(data_path).is_file():
+            log.info("dataset: %s (from %s)", data_path, config)
+            return str(data_path)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtpb.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="official-format JSONL files, run directories or samples.jsonl files")
-    parser.add_argument("--data", default=None, help="mtpb.jsonl (default: the pinned download)")
+    parser.add_argument("--data", default=None, help="mtpb.jsonl (default: the run's own data_path, else "
+                        "$CODEGEN_SHARED_DATA/mtpb/mtpb.jsonl, else the pinned download)")
     parser.add_argument("--scoring", choices=("official", "strict"), default="official")
     parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, help="per-program limit (official: 20)")
     parser.add_argument("--workers", type=int, default=None, help="programs in parallel (default: one per core)")
@@ -202,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        problems = load_problems(args.data)
+        problems = load_problems(args.data or run_data_path(args.paths))
     except DataError as err:
         log.warning("no dataset (%s); official-format lines are still scored with their own gold outputs", err)
         problems = None

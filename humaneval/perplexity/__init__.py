@@ -24,7 +24,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from codegen_model.scoring import Segment, score_segments
 from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_pass_run, prompt_ppl_split
@@ -33,7 +33,9 @@ from results.runs import load_run, load_runs
 from results.store import RunStore
 from results.jsonl import Appender, read_objects
 
-from ..config import BenchmarkConfig, ModelConfig, _build, _plain
+from results.config import check_fields, positive_int, setting, to_dict
+
+from ..config import BenchmarkConfig, ModelConfig
 from ..data import load_problems, select
 from ..manifest import git_commit, library_versions
 
@@ -42,47 +44,40 @@ log = logging.getLogger(__name__)
 MODE = "prompt-perplexity"
 
 
-@dataclass(frozen=True)
+@dataclass
 class PerplexityConfig:
-    """`python -m humaneval.perplexity` (conf/humaneval_perplexity.yaml)."""
+    """`python -m humaneval.perplexity` (conf/humaneval_perplexity.yaml): its Hydra structured-config
+    schema, registered as `humaneval_perplexity_schema` by its `__main__` (docs/design.md §6)."""
 
-    model: ModelConfig
-    run_dir: str
-    benchmark: BenchmarkConfig = BenchmarkConfig()
-    pass_run: str | None = None  # a HumanEval sampling run of the model; None = find one beside run_dir
-    search_dir: str | None = None  # where to find it; None = the folder above run_dir
-    batch_size: int = 8  # prompts per forward pass
-    limit: int | None = None
-    problems: tuple[str, ...] | None = None
+    PREFIX = ""
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    run_dir: str = setting(allowed="a directory")
+    benchmark: BenchmarkConfig = dataclasses.field(default_factory=BenchmarkConfig)
+    pass_run: Optional[str] = setting(None, allowed="a HumanEval sampling run of the model (or null = find one)")
+    search_dir: Optional[str] = setting(None, allowed="a folder (or null = the folder above run_dir)")
+    batch_size: int = setting(8, allowed="an integer >= 1 (prompts per forward pass)", ok=positive_int)
+    limit: Optional[int] = setting(None, allowed="an integer >= 1 (or null for all problems)", ok=positive_int)
+    problems: Optional[Any] = setting(None, allowed="a list of task ids, e.g. [HumanEval/0,3] (or null for all)")
+    threads: str = setting("auto", allowed="auto or an integer >= 1",
+                           ok=lambda v: v == "auto" or (v.isdigit() and int(v) >= 1))
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_fields(self, self.PREFIX)
+        if self.problems is not None:
+            items = [self.problems] if isinstance(self.problems, (str, int)) else list(self.problems)
+            self.problems = tuple(str(p) for p in items)
         if self.model.kind == "reference":
             raise ValueError("model=reference has no language model to score prompts with; pick a checkpoint "
                              "(model=codegen-350M-mono) or model=tiny-random")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1 (or null for all problems), got {self.limit}")
+
 
 
 def config_from_dict(data: Mapping[str, Any]) -> PerplexityConfig:
-    """The composed config (a plain mapping) as a `PerplexityConfig`; unknown keys are errors."""
-    data = dict(data)
-    data.pop("hydra", None)
-    model = dict(data.pop("model", None) or {})
-    if "name" not in model:
-        raise ValueError("no model selected: add model=<name> (e.g. model=codegen-350M-mono or model=tiny-random)")
-    names = {f.name for f in dataclasses.fields(ModelConfig)}
-    model["extra"] = {**model.get("extra", {}), **{k: model.pop(k) for k in list(model) if k not in names}}
-    benchmark = dict(data.pop("benchmark", None) or {})
-    benchmark.pop("stop", None)  # sampling settings: nothing is sampled here
-    if "ks" in benchmark:
-        benchmark["ks"] = tuple(benchmark["ks"])
-    problems = data.pop("problems", None)
-    if problems is not None:
-        problems = tuple(str(p) for p in ([problems] if isinstance(problems, (str, int)) else problems))
-    return _build(PerplexityConfig, data, "", model=_build(ModelConfig, model, "model."),
-                  benchmark=_build(BenchmarkConfig, benchmark, "benchmark."), problems=problems)
+    """The composed config (or a plain mapping of its shape) as a checked `PerplexityConfig`; unknown
+    keys, wrong types and out-of-range values are ValueErrors of one line."""
+    from results.app import convert
+
+    return convert(data, PerplexityConfig)
 
 
 def prompt_perplexities(model, tokenizer, prompts: Mapping[str, str], batch_size: int = 8) -> dict[str, dict]:
@@ -129,7 +124,7 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
                         versions=library_versions(), git_commit=git_commit(),
                         extra={"dataset_source": problem_set.source})
     store = RunStore(cfg.run_dir)
-    store.start(_plain(dataclasses.asdict(cfg)), manifest)
+    store.start(to_dict(cfg), manifest)
     path = Path(cfg.run_dir) / PPL_FILE
     done: dict[str, dict] = {}
     if path.exists():

@@ -8,28 +8,26 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.config_store import ConfigStore
 
-from . import config_from_dict, run
+from results.app import main as app_main
+
+from . import PerplexityConfig, run
+
+ConfigStore.instance().store(name="humaneval_perplexity_schema", node=PerplexityConfig)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="humaneval_perplexity")
-def main(cfg: DictConfig) -> float | None:
-    try:
-        metrics = run(config_from_dict(OmegaConf.to_container(cfg, resolve=True)))
-    except (ValueError, FileNotFoundError) as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+def run_perplexity(cfg: PerplexityConfig) -> float | None:
+    metrics = run(cfg)
     keys = ("prompt_ppl", "prompt_ppl_se", "pass_ppl", "pass_ppl_se", "n_pass", "non_pass_ppl", "non_pass_ppl_se",
             "n_non_pass", "pass_run")
     print(json.dumps({"run_dir": cfg.run_dir, **{k: metrics[k] for k in keys if k in metrics}}))
     return metrics.get("prompt_ppl")
+
+
+def main() -> float | None:
+    return app_main("humaneval_perplexity", PerplexityConfig, run_perplexity, __doc__, prog="humaneval.perplexity")
 
 
 if __name__ == "__main__":

@@ -80,10 +80,10 @@ class ScriptedGenerator:
         pass
 
 
-def config(run_dir, *, model="scripted", kind="scripted", n=3, limit=8, temperature=0.2, **more) -> RunConfig:
+def config(run_dir, *, model="scripted", kind="hub", n=3, limit=8, temperature=0.2, **more) -> RunConfig:
     return RunConfig(model=ModelConfig(name=model, kind=kind), run_dir=str(run_dir),
                      sampling=SamplingConfig(temperature=temperature, n=n, seed=1),
-                     sandbox=SandboxConfig(timeout_s=3.0), benchmark=BenchmarkConfig(ks=(1, 2, 3, 10)),
+                     sandbox=SandboxConfig(wall_s=3.0), benchmark=BenchmarkConfig(ks=(1, 2, 3, 10)),
                      limit=limit, progress="off", **more)
 
 

@@ -39,7 +39,7 @@ def odd_problem(task_id: str, body: str) -> dict:
 
 def humaneval_cfg(run_dir: Path, source: Path) -> RunConfig:
     return RunConfig(model=ModelConfig(name="reference", kind="reference"), run_dir=str(run_dir),
-                     sampling=SamplingConfig(n=1), sandbox=SandboxConfig(timeout_s=3.0, workers=2),
+                     sampling=SamplingConfig(n=1), sandbox=SandboxConfig(wall_s=3.0, workers=2),
                      benchmark=BenchmarkConfig(source=str(source), ks=(1,)), progress="off")
 
 

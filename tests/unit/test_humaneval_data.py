@@ -99,7 +99,7 @@ def test_hub_source_arguments_and_errors(bundled, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     assert load_problems("hub", hub_revision="abc").problems == bundled.problems
     assert calls == [("openai/openai_humaneval", "test", "abc")]
-    with pytest.raises(RuntimeError, match="could not load the Hub dataset 'nope/x'.*offline"):
+    with pytest.raises(data.HubDataError, match="could not load the Hub dataset 'nope/x'.*offline"):
         load_problems("hub", hub_id="nope/x")
 
 

@@ -35,5 +35,5 @@ def test_unknown_model_lists_the_known_ones():
     assert {"reference", "tiny-random", "codegen-350M-mono", "codegen-16B-mono"} <= set(names)
     with pytest.raises(ValueError, match=r"unknown model 'codegen-3B'.*known models are \[.*'codegen-350M-mono'"):
         load_generator(ModelConfig(name="codegen-3B"), [])
-    with pytest.raises(ValueError, match=r"kind 'gpt' is not one of"):
-        load_generator(ModelConfig(name="x", kind="gpt"), [])
+    with pytest.raises(ValueError, match=r"model.kind=gpt is not allowed: model.kind must be one of hub"):
+        ModelConfig(name="x", kind="gpt")  # checked when the config is built, before any loading

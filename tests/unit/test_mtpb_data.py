@@ -94,6 +94,7 @@ def test_download_is_checked_and_cached(tmp_path, mtpb_path):
 
 
 def test_checksum_mismatch_is_an_error_and_nothing_is_cached(tmp_path, monkeypatch):
+    monkeypatch.delenv("CODEGEN_SHARED_DATA")  # the download path, not the offline copy
     monkeypatch.setattr(data, "_fetch", lambda url, timeout_s=60.0: _file(GOOD))
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match=r"sha256 [0-9a-f]{64} does not match the pinned 3ab79ddb"):
@@ -101,7 +102,8 @@ def test_checksum_mismatch_is_an_error_and_nothing_is_cached(tmp_path, monkeypat
     assert not cache.exists() or not any(cache.iterdir())
 
 
-def test_a_corrupt_cached_copy_is_detected(tmp_path, mtpb_path):
+def test_a_corrupt_cached_copy_is_detected(tmp_path, mtpb_path, monkeypatch):
+    monkeypatch.delenv("CODEGEN_SHARED_DATA")  # the download path, not the offline copy
     cache = tmp_path / "cache"
     load_problems(None, url=Path(mtpb_path).resolve().as_uri(), cache_dir=cache)
     cached = next(cache.iterdir())
@@ -111,6 +113,7 @@ def test_a_corrupt_cached_copy_is_detected(tmp_path, mtpb_path):
 
 
 def test_no_network_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("CODEGEN_SHARED_DATA")  # the download path, not the offline copy
     def offline(url, timeout_s=60.0):
         raise OSError("Name or service not known")
 
