@@ -1,4 +1,4 @@
-"""`python -m codegen_model.bench`: the engine's throughput on fixed workloads (issue #3, DESIGN §2).
+"""`python -m codegen_model.bench`: the engine's throughput on fixed workloads (docs/design.md §2).
 
 Each workload prints one JSON line: our engine and, when transformers is installed,
 `transformers.generate` on the same weights and dtype (the reference), side by side.
@@ -23,7 +23,8 @@ step cost only its matmuls: what these kernels allow at best), `floor_tok_s` (de
 tokens/s if a step cost only max(weights / memory bandwidth, FLOPs / peak GEMM rate), both measured
 here) and `ratio_to_floor`, `decode_gb_s` (the bytes an average decode step must move - linear
 weights, the keys/values its rows read and write, the logits - per second of decode time) and,
-with `--peak-gb-s`, `decode_bw_fraction` of that peak, KV cache and peak memory. `--repeat N` runs each workload N times, ours
+with `--peak-gb-s`, `decode_bw_fraction` of that peak, KV cache and peak memory.
+`--repeat N` runs each workload N times, ours
 and the reference in turn, and reports each side's fastest run (this machine may be shared, so a
 single run's ratio can swing by 20 %), with every run's wall time in `ours_s_runs` / `ref_s_runs`.
 """
@@ -117,7 +118,8 @@ def tokenizer_folder(given: str | None = None) -> Path:
     return folder
 
 
-def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device | str, seed: int = 0) -> CodeGenForCausalLM:
+def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device | str,
+                 seed: int = 0) -> CodeGenForCausalLM:
     """CodeGen with seeded random weights in `dtype` on `device`. On the CPU: `init_random(seed)`
     (the same weights on every machine). Elsewhere the weights are drawn on the device itself
     (the same scheme - normal(0, initializer_range), zero biases, unit norms - from a device
@@ -139,7 +141,8 @@ def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device
                 else:
                     p.normal_(0.0, config.initializer_range, generator=g)
     # the rotary table stays fp32, as weights.load_model leaves it
-    model.transformer.rotary_table = sinusoidal_table(config.n_positions, config.rotary_dim or config.head_dim).to(device)
+    rotary_dim = config.rotary_dim or config.head_dim
+    model.transformer.rotary_table = sinusoidal_table(config.n_positions, rotary_dim).to(device)
     return model.eval().requires_grad_(False)
 
 
@@ -278,7 +281,8 @@ def ours_fields(engine: Engine, wall: float, tokens: int) -> dict:
     return {"matmul_ms": matmul_ms(engine, rows, max(1, round(keys_per_row))),
             "decode_bytes_per_step": step_bytes,
             "decode_gb_s": step_bytes / max(st.decode_ms_per_step, 1e-9) / 1e6,
-            "pack_weights": engine.pack_weights, "ours_tok_s": tokens / wall, "ours_s": wall, "ours_prefill_ms": 1000 * st.prefill_s,
+            "pack_weights": engine.pack_weights, "ours_tok_s": tokens / wall, "ours_s": wall,
+            "ours_prefill_ms": 1000 * st.prefill_s,
             "ours_decode_ms_per_step": st.decode_ms_per_step, "ours_sample_ms_per_step":
             1000 * st.sample_s / max(st.decode_steps, 1), "rows_per_step": st.row_steps / max(st.decode_steps, 1),
             "active_rows_per_step": st.active_row_steps / max(st.decode_steps, 1),
@@ -496,7 +500,8 @@ def run_workloads(model: CodeGenForCausalLM, tok, hf, names: list[str], *, label
                 "overhead": res["ours_decode_ms_per_step"] / mm,
                 # the ratio if every decode step cost only its matmuls (prefill as measured): the most
                 # these kernels allow, whatever the engine around them does
-                "ratio_ceiling": (ratio * res["ours_s"] / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
+                "ratio_ceiling": (ratio * res["ours_s"]
+                                  / (res["ours_prefill_ms"] / 1000 + res["ours_decode_steps"] * mm / 1000)
                                   if ratio is not None else None),
                 "decode_tok_s": decode_tok_s, "floor_tok_s": floor, "ratio_to_floor": decode_tok_s / floor,
                 "decode_bw_fraction": res["decode_gb_s"] / peak_gb_s if peak_gb_s else None,
@@ -514,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="a checkpoint folder or Hub repo id (default: --config's sizes, random weights)")
     p.add_argument("--config", default="350M", choices=list(CONFIGS),
                    help="the released size whose configuration the random-weight model takes (default 350M)")
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
+    p.add_argument("--tokenizer",
+                   help="tokenizer folder (default: the model's, or $CODEGEN_SHARED_DATA/codegen-tokenizer)")
     p.add_argument("--new-tokens", type=int, default=None, help="override every workload's new tokens (quick runs)")
     p.add_argument("--no-ref", action="store_true", help="skip transformers.generate")
     p.add_argument("--tiny", action="store_true", help="the tiny-random model instead (smoke tests of the bench)")

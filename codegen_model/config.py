@@ -210,8 +210,8 @@ class CodeGenConfig:
 
     def n_params(self) -> int:
         """Parameter count (embeddings and the biased lm_head included)."""
-        E, V, I, L = self.n_embd, self.vocab_size, self.inner_dim, self.n_layer
-        block = 2 * E + 3 * E * E + E * E + (E * I + I) + (I * E + E)
+        E, V, F, L = self.n_embd, self.vocab_size, self.inner_dim, self.n_layer  # F: the MLP's inner width
+        block = 2 * E + 3 * E * E + E * E + (E * F + F) + (F * E + E)
         return V * E + L * block + 2 * E + (V * E + V)
 
 

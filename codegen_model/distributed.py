@@ -1,4 +1,4 @@
-"""torchrun integration (DESIGN §6): one process per GPU (or CPU process with gloo).
+"""torchrun integration (docs/design.md §6): one process per GPU (or CPU process with gloo).
 
 The harness needs no collective but a final barrier: work is split by key (results.shard), each
 rank writes its own shard files, and rank 0 merges once every rank has passed the barrier.

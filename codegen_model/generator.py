@@ -1,4 +1,4 @@
-"""The narrow interface between benchmarks and a text generator (DESIGN §1, §2).
+"""The narrow interface between benchmarks and a text generator (docs/design.md §1, §2).
 
 Benchmarks submit `Request`s and read `Completion`s; they never touch the model. The real
 sampling engine (`codegen_model.engine`), the HumanEval `reference` generator and the scripted

@@ -30,7 +30,8 @@ one or more JSON lines (each with `part` and `wall_s`) to OUT_DIR/gpu_check.json
 - `bench_compiled`: he16 and stop on the 350M configuration in bf16 with
   `compile="reduce-overhead"` (torch.compile + CUDA graphs), no reference, each run twice (the
   faster, warm run reported; `ours_s_runs` shows the first's compile cost); only with time left.
-- `summary`: the parts not ok (an error, a skip, or a failing gpu test), the wall time, and the targets (docs/engine.md): >= 10x
+- `summary`: the parts not ok (an error, a skip, or a failing gpu test), the wall time, and the targets
+  (docs/engine.md): >= 10x
   transformers.generate on he16 and stop in bf16, decode at >= 50 % of the copy bandwidth from 64
   rows on, the HumanEval-shaped run under 10 minutes.
 
@@ -203,7 +204,7 @@ def decode_bandwidth(model, rows: list[int], keys: int, peak_gb_s: float, datash
         positions = torch.full((B,), keys - 1, dtype=torch.long, device=device)
         owned = torch.ones(B, dtype=torch.bool, device=device)
 
-        def run():
+        def run(tokens=tokens, positions=positions, owned=owned, B=B):  # bound now: this row count's inputs
             return step(tokens, positions, owned, 0, B, keys)
 
         with torch.inference_mode():
@@ -230,7 +231,8 @@ def decode_bandwidth(model, rows: list[int], keys: int, peak_gb_s: float, datash
         if graph_error is not None:
             line["graph_error"] = graph_error
         if graph is not None:
-            line.update(graph_ms=graph, graph_gb_s=nbytes / graph / 1e6, graph_fraction=nbytes / graph / 1e6 / peak_gb_s,
+            line.update(graph_ms=graph, graph_gb_s=nbytes / graph / 1e6,
+                        graph_fraction=nbytes / graph / 1e6 / peak_gb_s,
                         graph_of_datasheet=nbytes / graph / 1e6 / datasheet if datasheet else None)
         yield line
     del cache
@@ -376,7 +378,8 @@ class Check:
         if self.left() < needs_s:
             self.status[name] = {"status": "skipped", "wall_s": 0.0}
             self.write({"part": name, "status": "skipped",
-                        "reason": f"{self.left():.0f} s left of the {self.budget_s:.0f} s budget, it needs ~{needs_s:.0f} s"})
+                        "reason": f"{self.left():.0f} s left of the {self.budget_s:.0f} s budget, "
+                                  f"it needs ~{needs_s:.0f} s"})
             return False
         t0 = time.perf_counter()
         print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
@@ -432,8 +435,9 @@ def targets(lines: list[dict]) -> dict:
 # Sizes of the real check, and of `--smoke` (the same code on the tiny model, CPU or GPU, in seconds:
 # what CI runs to keep the orchestration working).
 BF16, FP16 = torch.bfloat16, torch.float16
-FULL = dict(sizes=("350M", "2B"), rows=[1, 16, 64, 128, 256], keys=256, copy_bytes=2 * 2**30, prompts=HUMANEVAL_PROMPT_TOKENS,
-            n=200, max_batch=512, params=HUMANEVAL_PARAMS, new_tokens=None, workloads=["he16", "greedy8", "mtpb5", "stop"],
+FULL = dict(sizes=("350M", "2B"), rows=[1, 16, 64, 128, 256], keys=256, copy_bytes=2 * 2**30,
+            prompts=HUMANEVAL_PROMPT_TOKENS, n=200, max_batch=512, params=HUMANEVAL_PARAMS, new_tokens=None,
+            workloads=["he16", "greedy8", "mtpb5", "stop"],
             # (size, dtype, seconds it needs): 350M bf16 before the HumanEval-shaped run, the rest after
             bench=[("350M", BF16, 40)], bench_after=[("2B", BF16, 60), ("350M", FP16, 30), ("2B", FP16, 45)])
 SMOKE = dict(sizes=("tiny",), rows=[4, 8], keys=64, copy_bytes=2**23, prompts=HUMANEVAL_PROMPT_TOKENS[:3], n=4,
@@ -498,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     check.part("decode_bandwidth", 30, decode_part)
     check.part("gpu_tests", 60, lambda: gpu_tests(out_dir, timeout_s=min(150.0, max(check.left() - 240.0, 60.0))))
 
-    def bench_part(name: str, dtype: torch.dtype, workloads: list[str], ref: bool = True, options=None, repeat: int = 1):
+    def bench_part(name: str, dtype: torch.dtype, workloads: list[str], ref: bool = True, options=None,
+                   repeat: int = 1):
         def run():
             model = bench.random_model(configs[name], dtype, device)
             hf = bench.reference(model, tok) if ref else None

@@ -1,4 +1,4 @@
-"""Resolve a model name to a local checkpoint folder (DESIGN §2, "Weights").
+"""Resolve a model name to a local checkpoint folder (docs/design.md §2, "Weights").
 
 A name is a local folder in the Hugging Face layout when such a path exists (or when it can only be
 a path: absolute, `./`, `~`); otherwise it is a Hub repo id, fetched with
@@ -125,8 +125,12 @@ def _endpoint_reachable(endpoint: str, timeout_s: float = 5.0) -> bool:
 def _snapshot(repo_id: str, revision: str | None) -> Checkpoint:
     import huggingface_hub
     from huggingface_hub import constants
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     def not_available(reason: str) -> CheckpointError:
         return CheckpointError(

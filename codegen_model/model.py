@@ -404,7 +404,8 @@ class CodeGenForCausalLM(CodeGenPreTrainedModel, _generation_mixin()):
             labels = labels.to(logits.device)
             if labels.shape != logits.shape[:2]:
                 raise ValueError(f"labels have shape {tuple(labels.shape)} but the logits kept cover "
-                                 f"{tuple(logits.shape[:2])}: labels need logits for every position; drop logits_to_keep")
+                                 f"{tuple(logits.shape[:2])}: labels need logits for every position; "
+                                 "drop logits_to_keep")
             shifted = F.pad(labels, (0, 1), value=-100)[:, 1:]  # target of position t is labels[t + 1]
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=-100)
         result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)

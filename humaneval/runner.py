@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator, Request
+from results.jsonl import clip_text
 from results.metrics import summarize
 from results.progress import make_progress
-from results.jsonl import clip_text
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord, SampleRecord, make_key
 from results.shard import contiguous_runs, owned_range
 from results.store import RunStore

@@ -1,5 +1,5 @@
 """MTPB, the CodeGen paper's Multi-Turn Programming Benchmark: problems, the multi-turn
-conversation, the official scoring run in the sandbox, errata, metrics (DESIGN §4).
+conversation, the official scoring run in the sandbox, errata, metrics (docs/design.md §4).
 
     python -m mtpb model=codegen-350M-mono              # run (Hydra app over conf/)
     python -m mtpb.evaluate samples.jsonl               # score existing generations

@@ -15,8 +15,16 @@ from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from results.config import (CommonRunConfig, ModelConfig, SamplingConfig, check_fields, positive_int, setting,
-                            shared_data, to_dict)
+from results.config import (
+    CommonRunConfig,
+    ModelConfig,
+    SamplingConfig,
+    check_fields,
+    positive_int,
+    setting,
+    shared_data,
+    to_dict,
+)
 from results.config import SandboxConfig as SharedSandboxConfig
 
 MODES = ("multi_turn", "single_turn", "perplexity")

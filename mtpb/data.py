@@ -1,4 +1,4 @@
-"""MTPB problems: loading, validation, the pinned download and the dataset hash (DESIGN §4).
+"""MTPB problems: loading, validation, the pinned download and the dataset hash (docs/design.md §4).
 
 The Multi-Turn Programming Benchmark is one JSONL file, one problem per line: `id`, `name`,
 `description`, `category`, `prompts` (turn instructions, templates filled per test case with

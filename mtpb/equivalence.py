@@ -4,7 +4,8 @@ Same semantics as `check_equivalence` in salesforce/CodeGen `codegen1/benchmark/
 quirks included, because the paper's numbers were computed with it:
 
 1. Normalise the printed value by its *exact* type (one rule at most): a pandas Series (the class
-   itself, whatever module pandas reports it from) becomes a numpy array and the gold becomes `np.array(gold)`; a list whose first element is a tuple becomes
+   itself, whatever module pandas reports it from) becomes a numpy array and the gold becomes
+   `np.array(gold)`; a list whose first element is a tuple becomes
    a list of lists; the numpy scalars uint8/int16/int32/int64 become int, float16/32/64 become
    float, `np.bool_` becomes bool; a numpy array becomes `.tolist()`.
 2. If the types still differ: when the gold is a bool both sides are compared as strings

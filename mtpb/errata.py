@@ -53,7 +53,8 @@ class Erratum:
         return self.kind in EXCLUDABLE
 
     def to_dict(self) -> dict:
-        return {"problem_id": self.problem_id, "kind": self.kind, "cases": list(self.cases) if self.cases is not None else None,
+        cases = list(self.cases) if self.cases is not None else None
+        return {"problem_id": self.problem_id, "kind": self.kind, "cases": cases,
                 "summary": self.summary, "files": list(self.files)}
 
 

@@ -179,7 +179,8 @@ def _problems_for(entries: Sequence[Entry], by_id: dict[int, Problem]) -> list[P
             out.append(by_id[pid])
         else:
             cases = max(e.case for e in entries if e.problem_id == pid) + 1
-            out.append(Problem(pid, "", "", "?", ("",), tuple({} for _ in range(cases)), tuple(None for _ in range(cases))))
+            out.append(Problem(pid, "", "", "?", ("",), tuple({} for _ in range(cases)),
+                               tuple(None for _ in range(cases))))
     return out
 
 

@@ -103,7 +103,8 @@ def format_summary(metrics: dict, title: str = "") -> str:
     """A short text summary: overall rates, per category, errata (for the CLI)."""
     lines = [title] if title else []
     lines.append(f"pass rate {100 * metrics['pass_rate']:.2f}% ({metrics['n_passed']}/{metrics['n_executions']}; "
-                 f"official {100 * metrics['official_pass_rate']:.2f}%, strict {100 * metrics['strict_pass_rate']:.2f}%)")
+                 f"official {100 * metrics['official_pass_rate']:.2f}%, "
+                 f"strict {100 * metrics['strict_pass_rate']:.2f}%)")
     w = metrics.get("without_errata")
     if w and w["n_executions"] != metrics["n_executions"]:
         lines.append(f"without errata cases: {100 * w['pass_rate']:.2f}% ({w['n_passed']}/{w['n_executions']})")

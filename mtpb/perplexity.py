@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.scoring import Segment, score_segments
+from results.jsonl import Appender, read_objects
 from results.paper_analysis import PPL_FILE, mean_stderr
 from results.runs import find_runs
 from results.store import RunStore
-from results.jsonl import Appender, read_objects
 
 from .config import RunConfig, to_dict
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
@@ -148,9 +148,8 @@ def summarize_perplexity(rows: Sequence[dict]) -> dict:
 
 def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loaded=None):
     """Compute (or resume) the prompt perplexities of `cfg`'s problems; returns a RunSummary."""
-    from results.records import Manifest
-
     from results.provenance import git_commit, library_versions
+    from results.records import Manifest
 
     t0 = time.perf_counter()
     if problem_set is None:

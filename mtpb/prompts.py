@@ -1,5 +1,5 @@
 """The MTPB conversation text: the history prefix, turn comments, the official truncation and
-program assembly (DESIGN §4; salesforce/CodeGen `codegen1/benchmark/mtpb_sample.py`).
+program assembly (docs/design.md §4; salesforce/CodeGen `codegen1/benchmark/mtpb_sample.py`).
 
 Per test case, the history starts with `PREFIX`; each turn appends ``"# {prompt}\\n"``, the model
 continues it, and the history grows by the *truncated* completion plus ``"\\n\\n"``. After the last

@@ -1,4 +1,4 @@
-"""The CI regression gate (issue #7 item 5): compare a run's metrics with a baseline file.
+"""The CI regression gate (docs/design.md §5): compare a run's metrics with a baseline file.
 
 A baseline is JSON::
 

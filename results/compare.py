@@ -1,4 +1,4 @@
-"""Paired comparison of two runs on the same problems (issue #7 item 3).
+"""Paired comparison of two runs on the same problems (docs/design.md §5).
 
 For each metric (pass@k for k <= both runs' n, and the pass rate) the per-problem values of run A
 and run B are paired by problem; the difference B - A is averaged and given a paired bootstrap

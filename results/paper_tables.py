@@ -32,8 +32,16 @@ import pandas as pd
 
 from results.metrics import DEFAULT_KS
 from results.paper import model_key, normalize_mode, paper_numbers, short_source
-from results.paper_analysis import (BUCKETS, difficulty_breakdown, is_perplexity_run, passed_problems, pick_pass_run,
-                                    problem_pass_rates, prompt_ppl_split, read_perplexity_run)
+from results.paper_analysis import (
+    BUCKETS,
+    difficulty_breakdown,
+    is_perplexity_run,
+    passed_problems,
+    pick_pass_run,
+    problem_pass_rates,
+    prompt_ppl_split,
+    read_perplexity_run,
+)
 from results.runs import Run
 from results.tables import best_temperature
 

@@ -1,4 +1,4 @@
-"""Finding and reading run directories for reports (DESIGN §5, issue #7 item 7).
+"""Finding and reading run directories for reports (docs/design.md §5).
 
 A directory is a run when it holds manifest.json. `find_runs` walks the given paths (a run, or any
 folder above runs) and names each given path that holds no run. A Hydra job folder (one with

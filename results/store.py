@@ -1,4 +1,4 @@
-"""The run store: one run directory, written line by line, resumable and shardable (DESIGN §5).
+"""The run store: one run directory, written line by line, resumable and shardable (docs/design.md §5).
 
 Files in a run directory::
 

@@ -1,4 +1,4 @@
-"""Tables over runs (issue #7 items 1-2): one row per run, best temperature per k, Markdown.
+"""Tables over runs (docs/design.md §5): one row per run, best temperature per k, Markdown.
 
 Metric values are fractions in [0, 1] in the DataFrames and CSV files; Markdown shows percentages
 (as the paper does) with the 95% bootstrap interval over problems in brackets.

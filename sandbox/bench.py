@@ -129,7 +129,8 @@ def _executing_unsafe_execute(problem, completion, timeout, result):
 
         rmtree, rmdir, chdir = _shutil.rmtree, _os.rmdir, _os.chdir
         ex.reliability_guard()
-        check_program = problem["prompt"] + completion + "\n" + problem["test"] + "\n" + f"check({problem['entry_point']})"
+        check_program = (problem["prompt"] + completion + "\n" + problem["test"] + "\n"
+                         + f"check({problem['entry_point']})")
         try:
             with ex.swallow_io():
                 with ex.time_limit(timeout):

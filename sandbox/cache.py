@@ -16,7 +16,6 @@ from collections import OrderedDict
 
 from .limits import ExecResult, Job, Limits, Status
 
-
 DEFAULT_MAX_BYTES = 256 << 20
 
 

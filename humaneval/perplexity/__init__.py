@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from codegen_model.scoring import Segment, score_segments
+from results.config import check_fields, positive_int, setting, to_dict
+from results.jsonl import Appender, read_objects
 from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_pass_run, prompt_ppl_split
 from results.records import Manifest
 from results.runs import load_run, load_runs
 from results.store import RunStore
-from results.jsonl import Appender, read_objects
-
-from results.config import check_fields, positive_int, setting, to_dict
 
 from ..config import BenchmarkConfig, ModelConfig
 from ..data import load_problems, select
@@ -99,7 +98,8 @@ def find_pass_run(model: str, search_dir: str | Path):
 def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
     """Compute (or resume) the prompt perplexities of `cfg`'s problems; returns metrics.json's dict."""
     t0 = time.perf_counter()
-    problem_set = load_problems(cfg.benchmark.source, hub_id=cfg.benchmark.hub_id, hub_revision=cfg.benchmark.hub_revision)
+    problem_set = load_problems(cfg.benchmark.source, hub_id=cfg.benchmark.hub_id,
+                                hub_revision=cfg.benchmark.hub_revision)
     problems = select(problem_set, task_ids=cfg.problems, limit=cfg.limit)
     if cfg.pass_run:  # checked before the model loads: a wrong path costs nothing
         pass_run = load_run(cfg.pass_run)

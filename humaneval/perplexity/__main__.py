@@ -1,7 +1,8 @@
 """`python -m humaneval.perplexity`: HumanEval prompt perplexity, pass vs non-pass (CodeGen Table 2).
 
     python -m humaneval.perplexity model=codegen-350M-mono
-    python -m humaneval.perplexity model=codegen-350M-mono pass_run=outputs/humaneval/codegen-350M-mono/t0.8-p0.95-n200-len512-s0
+    python -m humaneval.perplexity model=codegen-350M-mono \
+        pass_run=outputs/humaneval/codegen-350M-mono/t0.8-p0.95-n200-len512-s0
     python -m humaneval.perplexity -m model=codegen-350M-mono,codegen-2B-mono,codegen-6B-mono,codegen-16B-mono
 """
 

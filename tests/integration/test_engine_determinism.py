@@ -1,4 +1,4 @@
-"""Exact determinism of the engine with realistic kernels (issue #3: "exactly, in fp32 on CPU").
+"""Exact determinism of the engine with realistic kernels (docs/design.md §2: bit for bit in fp32 on CPU).
 
 The tiny model's matrices are small; here the widths are codegen-350M's (n_embd 1024, 16 heads of
 64, the real 50295-token vocabulary over 51200 rows) with 2 layers, run with the default threads,

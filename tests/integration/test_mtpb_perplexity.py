@@ -12,8 +12,15 @@ import torch
 
 from codegen_model import registry
 from mtpb.data import load_problems
-from mtpb.perplexity import (PPL_FILE, Segment, history_completions, multi_turn_segments, score_segments,
-                             single_turn_segment, summarize_perplexity)
+from mtpb.perplexity import (
+    PPL_FILE,
+    Segment,
+    history_completions,
+    multi_turn_segments,
+    score_segments,
+    single_turn_segment,
+    summarize_perplexity,
+)
 from mtpb.prompts import PREFIX
 from mtpb.runner import run
 from results.cli import main as results_main

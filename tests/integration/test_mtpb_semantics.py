@@ -113,7 +113,7 @@ def test_the_guard_can_be_turned_off():
     program = "import os, subprocess\nos.getcwd()\nsubprocess.check_output(['true'])\nprint(help is not None)"
     verdicts = {}
     for guard in (True, False):
-        for _, outcome, result in score_many([ScoringJob(program, True)], Limits(wall_s=25.0), 20.0, workers=1,
+        for _, outcome, _result in score_many([ScoringJob(program, True)], Limits(wall_s=25.0), 20.0, workers=1,
                                              guard=guard):
             verdicts[guard] = (outcome.official, outcome.status, outcome.detail)
     assert verdicts[True][:2] == (False, "error") and "'NoneType' object is not callable" in verdicts[True][2]

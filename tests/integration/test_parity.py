@@ -1,4 +1,4 @@
-"""Parity with `transformers.CodeGenForCausalLM` on random weights (issue #2, DESIGN §7).
+"""Parity with `transformers.CodeGenForCausalLM` on random weights (docs/design.md §7).
 
 For a tiny config and the real codegen-350M config, transformers' model is written in the three
 layouts the loader must read: `save_pretrained` -> model.safetensors, `save_pretrained` sharded with

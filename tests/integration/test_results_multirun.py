@@ -1,5 +1,5 @@
 """A two-temperature Hydra multirun of `python -m humaneval` with tiny-random, read into one table
-by `python -m results` through the sweep folder (issue #7 item 6)."""
+by `python -m results` through the sweep folder (docs/design.md §6)."""
 
 from __future__ import annotations
 

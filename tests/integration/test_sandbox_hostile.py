@@ -1,4 +1,4 @@
-"""The hostile-program suite (issue #4): every attack runs through `run_many` beside well-behaved
+"""The hostile-program suite (docs/design.md §3): every attack runs through `run_many` beside well-behaved
 programs; we check the verdict, that the harness and its workers live on, that no process of
 the program survives the call, and that nothing outside the program's directory changed."""
 

@@ -1,4 +1,4 @@
-"""Load time and peak memory of a random codegen-350M checkpoint in fp32 (issue #2's report).
+"""Load time and peak memory of a random codegen-350M checkpoint in fp32 (docs/design.md §2, "Weights").
 
 Writes the 350M config with random weights as model.safetensors (fp32) and as the released
 layout (fp16 pytorch_model.bin with legacy buffers), then loads each in a fresh process and reads

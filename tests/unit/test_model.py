@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from codegen_model.config import CodeGenConfig
-from codegen_model.model import (CodeGenForCausalLM, CodeGenModel, DynamicCache, positions_from_mask,
-                                 rotate_every_two)
+from codegen_model.model import CodeGenForCausalLM, CodeGenModel, DynamicCache, positions_from_mask, rotate_every_two
 
 CFG = CodeGenConfig(vocab_size=100, n_positions=64, n_ctx=64, n_embd=32, n_layer=2, n_head=4, rotary_dim=4)
 ATOL = 1e-5

@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from mtpb.config import RunConfig, from_dictconfig, to_dict
-from mtpb.runner import turn_budgets, turn_prompts, work_items
 from mtpb.data import load_problems
+from mtpb.runner import turn_budgets, turn_prompts, work_items
 from tests.conftest import SHARED_DATA
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -9,8 +9,16 @@ import re
 import pytest
 
 from mtpb.data import load_problems
-from mtpb.prompts import (EOS_TEXT, PREFIX, STOP_RULE, MTPBTruncation, assemble, single_turn_prompts, truncate,
-                          turn_comment)
+from mtpb.prompts import (
+    EOS_TEXT,
+    PREFIX,
+    STOP_RULE,
+    MTPBTruncation,
+    assemble,
+    single_turn_prompts,
+    truncate,
+    turn_comment,
+)
 
 
 def official_truncate(completion: str) -> str:

@@ -14,7 +14,6 @@ import torch
 from codegen_model import registry
 from codegen_model.__main__ import greedy_generate, main
 from codegen_model.generator import Generator
-from codegen_model.hub import CheckpointError
 from codegen_model.registry import ModelSpec, load
 from codegen_model.tiny import state_hash, tiny_model, tiny_tokenizer
 from codegen_model.weights import save_model, weights_hash

@@ -1,4 +1,4 @@
-"""`compare` of two runs, the `check` regression gate, and the plots (issue #7 items 3-5)."""
+"""`compare` of two runs, the `check` regression gate, and the plots (docs/design.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python -m results` over synthetic run directories with known counts (issue #7)."""
+"""`python -m results` over synthetic run directories with known counts (docs/design.md §5)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from codegen_model.sampling import (
-    MAX_ATTEMPTS, counter_uniform, row_key, row_params, sample_tokens, top_k_mask, top_p_mask,
+    MAX_ATTEMPTS,
+    counter_uniform,
+    row_key,
+    row_params,
+    sample_tokens,
+    top_k_mask,
+    top_p_mask,
 )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import socket
 import struct
-import signal
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,4 @@
-"""The CodeGen tokenizer on the real files in ../shared/data/codegen-tokenizer/ (issue #2)."""
+"""The CodeGen tokenizer on the real files in ../shared/data/codegen-tokenizer/ (docs/design.md §2)."""
 
 from __future__ import annotations
 

@@ -18,8 +18,15 @@ from codegen_model import hub
 from codegen_model.config import CodeGenConfig, ConfigError
 from codegen_model.hub import CheckpointError, download_patterns, resolve_checkpoint
 from codegen_model.model import CodeGenForCausalLM, sinusoidal_table
-from codegen_model.weights import (DeviceError, check_device, load_model, resolve_dtype, save_model,
-                                   weight_files, weights_hash)
+from codegen_model.weights import (
+    DeviceError,
+    check_device,
+    load_model,
+    resolve_dtype,
+    save_model,
+    weight_files,
+    weights_hash,
+)
 
 CFG = dict(vocab_size=96, n_positions=64, n_ctx=64, n_embd=32, n_layer=2, n_head=4, rotary_dim=4)
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
@@ -29,7 +36,7 @@ def random_model(seed: int = 0, **overrides) -> CodeGenForCausalLM:
     model = CodeGenForCausalLM(CodeGenConfig(**{**CFG, **overrides})).init_random(seed)
     with torch.no_grad():  # non-trivial biases and norms, so a swapped or dropped one shows
         g = torch.Generator().manual_seed(seed + 1)
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.ndim == 1:
                 p.add_(torch.randn(p.shape, generator=g) * 0.1)
     return model.eval()
@@ -218,7 +225,7 @@ def test_weights_hash_tracks_content(model, st_dir, tmp_path):
     assert weights_hash(st_dir) != h  # the config is part of the model's identity
 
 
-# -- bad input: one clear line each (issue #2, item 6) ----------------------------------------
+# -- bad input: one clear line each (docs/design.md §2) ----------------------------------------
 
 def one_line(excinfo) -> str:
     msg = str(excinfo.value)
