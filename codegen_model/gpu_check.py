@@ -43,6 +43,8 @@ failed or was skipped, 2 (one line on stderr, nothing measured) when there is no
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -160,18 +162,11 @@ def env_info(device: torch.device) -> dict:
         info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
                     capability=f"{props.major}.{props.minor}", multiprocessors=props.multi_processor_count,
                     bf16=torch.cuda.is_bf16_supported(), cudnn=torch.backends.cudnn.version())
-    try:
-        import transformers
-
-        info["transformers"] = transformers.__version__
-    except ImportError:
-        info["transformers"] = None
-    try:
-        import pytest
-
-        info["pytest"] = pytest.__version__
-    except ImportError:
-        info["pytest"] = None
+    for name in ("transformers", "pytest"):  # versions only: neither is a dependency of the package
+        try:
+            info[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            info[name] = None
     return info
 
 
@@ -272,11 +267,9 @@ def gpu_tests(out_dir: Path, timeout_s: float) -> dict:
     """`pytest -m gpu` on the files holding gpu tests, in a subprocess with a time limit."""
     files = gpu_test_files()
     report = out_dir / "gpu_tests.xml"
-    try:
-        import pytest  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("pytest") is None:
         raise RuntimeError("pytest is not installed on this machine: carry its wheels in .gpu/whl "
-                           "(README, 'GPU'); the gpu tests did not run") from None
+                           "(README, 'GPU'); the gpu tests did not run")
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-p", "no:cacheprovider", "-o", "addopts=",
            f"--junitxml={report}", *map(str, files)]
     t0 = time.perf_counter()

@@ -25,7 +25,8 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 ALLOWED_THIRD_PARTY = {  # None: any third-party package (still subject to the rules below)
     "codegen_model": {"torch", "tokenizers", "huggingface_hub", "safetensors"},
     "sandbox": {"multiprocess"},
-    "results": {"pandas", "numpy", "matplotlib", "torch"},  # torch: the apps' threads setting (results/app.py)
+    # torch: the apps' threads setting (results/app.py); scipy: bootstrap intervals; yaml: config.yaml; tqdm: progress
+    "results": {"pandas", "numpy", "matplotlib", "torch", "scipy", "yaml", "tqdm"},
     "humaneval": None,
     "mtpb": None,
 }
@@ -35,7 +36,8 @@ ALLOWED_OURS = {
     "mtpb": {"codegen_model", "sandbox", "results"},
 }
 HYDRA = {"hydra", "omegaconf"}
-HYDRA_FILES = {"__main__.py", "config.py", "results/app.py"}
+# results/runs.py resolves the `${...}` interpolations of the `.hydra/config.yaml` files Hydra writes
+HYDRA_FILES = {"__main__.py", "config.py", "results/app.py", "results/runs.py"}
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
