@@ -7,8 +7,9 @@
 3. execute samples stored by an earlier, killed run but not yet executed;
 4. submit one `Request` per problem (key = task id, so sample i of a problem draws its randomness
    only from (seed, task id, i)) for the samples not yet stored, as contiguous index ranges;
-5. as each completion arrives, append its sample line and hand its program to the sandbox pool,
-   which appends the execution line when it finishes (generation and execution overlap);
+5. as each completion arrives, append its sample line and submit its program to the sandbox's
+   push API (`sandbox.executor`); finished executions are appended between completions and at the
+   end (generation and execution overlap);
 6. rewrite the files in canonical order and write metrics.json (pass@k for k <= n only).
 
 A sharded run (`shard=(rank, world)`) takes a contiguous block of the (problem, sample) units
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +33,11 @@ from results.jsonl import clip_text
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord, SampleRecord, make_key
 from results.shard import contiguous_runs, owned_range
 from results.store import RunStore
-from sandbox import ExecResult, Limits
+from sandbox import ExecResult, Limits, executor, hide
 
 from .config import MODEL_KINDS, ModelConfig, RunConfig, known_models, to_dict
 from .data import Problem, ProblemSet, load_problems, select
-from .execution import ExecutionPool, result_string
+from .execution import program_job, result_string
 from .manifest import ModelInfo, build_manifest
 from .program import build_program
 from .reference import ReferenceGenerator
@@ -118,22 +118,21 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
     progress = make_progress(cfg.progress, total=len(wanted), initial=len(stored), log_every_s=cfg.log_every_s,
                              desc=f"humaneval {cfg.model.name} t{cfg.sampling.temperature}")
     counts = {"generated": 0, "executed": 0, "tokens": 0}
-    counts_lock = threading.Lock()
     generate_s = 0.0
 
-    def on_result(tag: tuple[str, Problem, int], result: ExecResult) -> None:  # on a pool thread
-        key, problem, index = tag
-        store.append_execution(execution_record(key, problem, index, result))
-        with counts_lock:
+    def store_results(results) -> None:  # (tag, ExecResult) pairs from the sandbox, on this thread
+        for (key, problem, index), result in results:
+            store.append_execution(execution_record(key, problem, index, result))
             counts["executed"] += 1
-        progress.update(executions=1)
+            progress.update(executions=1)
 
-    with progress, ExecutionPool(limits, on_result, workers=cfg.sandbox.workers, guard=cfg.sandbox.guard,
-                                     hidden=_problem_files(cfg)) as pool:
+    hide(_problem_files(cfg))
+    with progress, executor(cfg.sandbox.workers, limits) as pool:
         for key, record in stored.items():
             if key not in executed:
                 problem, index = wanted[key]
-                pool.submit((key, problem, index), build_program(problem, record.completion))
+                pool.submit(program_job(build_program(problem, record.completion), cfg.sandbox.guard),
+                            tag=(key, problem, index))
 
         stop = stop_rule(cfg.benchmark.stop)
         params = cfg.sampling.params()
@@ -154,7 +153,11 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
             counts["generated"] += 1
             counts["tokens"] += completion.n_new_tokens
             progress.update(samples=1, tokens=completion.n_new_tokens)
-            pool.submit((key, problem, completion.sample_index), build_program(problem, completion.text))
+            pool.submit(program_job(build_program(problem, completion.text), cfg.sandbox.guard),
+                        tag=(key, problem, completion.sample_index))
+            store_results(pool.finished())
+        generate_s = time.perf_counter() - t0
+        store_results(pool.as_completed())
         generate_s = time.perf_counter() - t0
     store.close()
 

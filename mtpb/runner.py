@@ -32,14 +32,14 @@ from results.provenance import git_commit, library_versions
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
 from results.shard import owned_range
 from results.store import RunStore, RunStoreError
-from sandbox import ExecResult, Limits
+from sandbox import ExecResult, Limits, executor, hide
 
 from .config import ModelConfig, RunConfig, to_dict
 from .conversation import ConversationSpec, Transcript, converse
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
 from .errata import excluded_cases, load_dataset_files
-from .execution import ExecutionPool, ScoringJob
-from .harness import Outcome
+from .execution import ScoringJob, sandbox_job
+from .harness import Outcome, read_outcome
 from .metrics import compute_metrics, format_summary, problem_key
 from .prompts import single_turn_prompts
 from .summary import REPO, VERSIONED, RunSummary  # noqa: F401 (RunSummary: part of this module's API)
@@ -175,12 +175,15 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
     def job(item: WorkItem, program: str) -> ScoringJob:
         return ScoringJob(program, item.problem.gold(item.case), dataset_files.get(item.problem.id))
 
-    def on_result(tag: tuple[str, WorkItem, int], outcome: Outcome, result: ExecResult) -> None:
-        key, item, index = tag
-        store.append_execution(execution_record(key, item, index, outcome, result, cfg.scoring,
-                                                datasets_available=cfg.datasets_dir is not None))
-        counts["executed"] += 1
-        progress.update(executions=1)
+    def store_results(results) -> None:  # (tag, ExecResult) pairs from the sandbox, on this thread
+        for (key, item, index), result in results:
+            store.append_execution(execution_record(key, item, index, read_outcome(result), result, cfg.scoring,
+                                                    datasets_available=cfg.datasets_dir is not None))
+            counts["executed"] += 1
+            progress.update(executions=1)
+
+    def submit(item: WorkItem, key: str, index: int, program: str) -> None:
+        pool.submit(sandbox_job(job(item, program), limits, cfg.sandbox.timeout_s), tag=(key, item, index))
 
     def on_finished(transcript: Transcript) -> None:
         item = by_unit[(transcript.spec.problem_id, transcript.spec.case)]
@@ -189,19 +192,20 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
         stored[key] = None
         counts["generated"] += 1
         progress.update(samples=1)
-        pool.submit((key, item, transcript.sample_index), job(item, transcript.program))
+        submit(item, key, transcript.sample_index, transcript.program)
+        store_results(pool.finished())
 
     def on_turn(completion: Completion) -> None:
         counts["tokens"] += completion.n_new_tokens
         progress.update(tokens=completion.n_new_tokens)
 
     by_unit = {(it.problem.id, it.case): it for it in items}
-    with progress, ExecutionPool(limits, cfg.sandbox.timeout_s, on_result, workers=cfg.sandbox.workers,
-                                     hidden=_answer_files(problem_set)) as pool:
+    hide(_answer_files(problem_set))
+    with progress, executor(cfg.sandbox.workers, limits) as pool:
         for key, record in stored.items():
             if key not in executed:
                 item, index = wanted[key]
-                pool.submit((key, item, index), job(item, record.completion))
+                submit(item, key, index, record.completion)
         specs = []
         for it in items:
             missing = tuple(i for i in range(n) if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
@@ -212,6 +216,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
                     params=tuple(cfg.sampling.params(b) for b in turn_budgets(cfg, it.problem)), samples=missing))
         converse(generator, specs, on_finished, on_turn)
         generate_s = time.perf_counter() - t0
+        store_results(pool.as_completed())
     store.close()
 
     missing_keys = set(wanted) - set(stored)

@@ -7,7 +7,8 @@ import pytest
 
 from mtpb.data import load_problems
 from mtpb.errata import excluded_cases
-from mtpb.execution import ScoringJob, score_many
+from mtpb.execution import ScoringJob
+from tests.scoring import score_many
 from mtpb.prompts import assemble, truncate
 from sandbox import Limits
 

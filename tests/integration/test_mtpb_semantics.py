@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from mtpb.execution import ScoringJob, score_many
+from mtpb.execution import ScoringJob
+from tests.scoring import score_many
 from sandbox import Limits
 
 pytestmark = pytest.mark.integration
