@@ -113,6 +113,7 @@ def build_manifest(cfg: RunConfig, problem_set: ProblemSet, model_info: dict, li
         sandbox_limits={**dataclasses.asdict(limits), "timeout_s": cfg.sandbox.timeout_s},
         versions=library_versions(VERSIONED),
         git_commit=git_commit(REPO),
+        selection={"limit": cfg.limit, "problems": list(cfg.problems) if cfg.problems is not None else None},
         extra={"scoring": cfg.scoring, "dataset_files": files_digest, "dataset_source": problem_set.source,
                "official_dataset": problem_set.sha256 == MTPB_SHA256,
                "model": {k: v for k, v in model_info.items() if k not in ("load_s",)}},

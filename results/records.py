@@ -178,6 +178,7 @@ class Manifest(_Record):
         "mode",
         "dtype",
         "sandbox_limits",
+        "selection",
     )
 
     benchmark: str  # "humaneval" | "mtpb"
@@ -195,12 +196,20 @@ class Manifest(_Record):
     git_commit: str = ""
     created_at: str = ""
     extra: dict = field(default_factory=dict)
+    # The problem selection ({"limit": N or None, "problems": [ids] or None}): a run directory
+    # holds the samples and metrics of one selection. None: written before selections were
+    # recorded (such a run resumes under any selection, as it did).
+    selection: dict | None = None
 
     def incompatibilities(self, other: "Manifest") -> list[str]:
-        """Human-readable differences in identity fields (``"sampling.temperature: 0.2 != 0.8"``)."""
+        """Human-readable differences in identity fields (``"sampling.temperature: 0.2 != 0.8"``);
+        `self` is the stored manifest, `other` the new run's. An identity field the stored
+        manifest predates (None there) is not compared."""
+        mine = self.to_dict()
+        names = [n for n in self.IDENTITY_FIELDS if not (n == "selection" and mine.get(n) is None)]
         return [
-            f"{name}: {mine!r} (existing run) != {theirs!r} (this run)"
-            for name, mine, theirs in _diff(self.to_dict(), other.to_dict(), self.IDENTITY_FIELDS)
+            f"{name}: {a!r} (existing run) != {b!r} (this run)"
+            for name, a, b in _diff(mine, other.to_dict(), names)
         ]
 
     def environment_differences(self, other: "Manifest") -> list[str]:
