@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator, Request
+from results.driver import check_sampling, interrupted_line, plural, print_block, summary_block
 from results.metrics import summarize
 from results.progress import make_progress
 from results.jsonl import clip_text
@@ -111,8 +112,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
     stored = {r.key: r for r in store.samples() if r.key in wanted}
     executed = store.execution_keys() & set(wanted)
     done = set(stored)  # keys whose sample is on disk
-    log.info("humaneval %s: %d problems x %d samples%s, %s (%d samples and %d executions stored)",
-             cfg.model.name, len(indices_of), cfg.sampling.n, f" (shard {shard[0]}/{shard[1]})" if shard else "",
+    log.info("humaneval %s: %s x %s%s, %s (%d samples and %d executions stored)",
+             cfg.model.name, plural(len(indices_of), "problem"), plural(cfg.sampling.n, "sample"), f" (shard {shard[0]}/{shard[1]})" if shard else "",
              "resuming" if resumed else "new run", len(stored), len(executed))
 
     progress = make_progress(cfg.progress, total=len(wanted), initial=len(stored), log_every_s=cfg.log_every_s,
@@ -127,38 +128,43 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
             progress.update(executions=1)
 
     hide(_problem_files(cfg))
-    with progress, executor(cfg.sandbox.workers, limits) as pool:
-        for key, record in stored.items():
-            if key not in executed:
-                problem, index = wanted[key]
-                pool.submit(program_job(build_program(problem, record.completion), cfg.sandbox.guard),
-                            tag=(key, problem, index))
+    check_sampling(cfg.sampling.temperature, cfg.sampling.n)
+    try:
+        with progress, executor(cfg.sandbox.workers, limits) as pool:
+            for key, record in stored.items():
+                if key not in executed:
+                    problem, index = wanted[key]
+                    pool.submit(program_job(build_program(problem, record.completion), cfg.sandbox.guard),
+                                tag=(key, problem, index))
 
-        stop = stop_rule(cfg.benchmark.stop)
-        params = cfg.sampling.params()
-        by_id = {p.task_id: p for p in problems}
-        for problem in problems:
-            missing = [i for i in indices_of.get(problem.task_id, ()) if make_key(problem.task_id, i) not in done]
-            for start, count in contiguous_runs(missing):
-                generator.submit(Request(key=problem.task_id, prompt=problem.prompt, params=params,
-                                         n=count, sample_offset=start, stop=stop,
-                                         meta={"task_id": problem.task_id}))
-        for completion in generator.completions():
-            problem = by_id[_task_id(completion)]
-            key = make_key(problem.task_id, completion.sample_index)
-            if key not in wanted or key in done:
-                raise RuntimeError(f"the generator returned sample {key!r}, which was not requested")
-            store.append_sample(sample_record(key, problem, completion))
-            done.add(key)
-            counts["generated"] += 1
-            counts["tokens"] += completion.n_new_tokens
-            progress.update(samples=1, tokens=completion.n_new_tokens)
-            pool.submit(program_job(build_program(problem, completion.text), cfg.sandbox.guard),
-                        tag=(key, problem, completion.sample_index))
-            store_results(pool.finished())
-        generate_s = time.perf_counter() - t0
-        store_results(pool.as_completed())
-        generate_s = time.perf_counter() - t0
+            stop = stop_rule(cfg.benchmark.stop)
+            params = cfg.sampling.params()
+            by_id = {p.task_id: p for p in problems}
+            for problem in problems:
+                missing = [i for i in indices_of.get(problem.task_id, ()) if make_key(problem.task_id, i) not in done]
+                for start, count in contiguous_runs(missing):
+                    generator.submit(Request(key=problem.task_id, prompt=problem.prompt, params=params,
+                                             n=count, sample_offset=start, stop=stop,
+                                             meta={"task_id": problem.task_id}))
+            for completion in generator.completions():
+                problem = by_id[_task_id(completion)]
+                key = make_key(problem.task_id, completion.sample_index)
+                if key not in wanted or key in done:
+                    raise RuntimeError(f"the generator returned sample {key!r}, which was not requested")
+                store.append_sample(sample_record(key, problem, completion))
+                done.add(key)
+                counts["generated"] += 1
+                counts["tokens"] += completion.n_new_tokens
+                progress.update(samples=1, tokens=completion.n_new_tokens)
+                pool.submit(program_job(build_program(problem, completion.text), cfg.sandbox.guard),
+                            tag=(key, problem, completion.sample_index))
+                store_results(pool.finished())
+            generate_s = time.perf_counter() - t0
+            store_results(pool.as_completed())
+    except KeyboardInterrupt:
+        store.close()
+        print_block(interrupted_line("humaneval", cfg.run_dir, len(done), len(executed) + counts["executed"]))
+        raise SystemExit(130) from None
     store.close()
 
     missing = set(wanted) - done
@@ -166,6 +172,9 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
         raise RuntimeError(f"the generator finished without {len(missing)} requested samples, "
                            f"e.g. {sorted(missing)[:3]}")
     metrics = finish(cfg, problems, store) if shard is None else {}
+    if shard is None:
+        per_problem = bool(getattr(getattr(cfg, "summary", None), "per_problem", False))
+        print_block(summary_block("humaneval", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
     elapsed = time.perf_counter() - t0
     log.info("humaneval %s: generated %d samples (%d tokens, %.1f tok/s) and executed %d programs "
              "(%.1f/s) in %.1f s", cfg.model.name, counts["generated"], counts["tokens"],

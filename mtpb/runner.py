@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator
+from results.driver import check_sampling, interrupted_line, print_block, summary_block
 from results.progress import make_progress
 from results.provenance import git_commit, library_versions
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
@@ -202,28 +203,37 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
 
     by_unit = {(it.problem.id, it.case): it for it in items}
     hide(_answer_files(problem_set))
-    with progress, executor(cfg.sandbox.workers, limits) as pool:
-        for key, record in stored.items():
-            if key not in executed:
-                item, index = wanted[key]
-                submit(item, key, index, record.completion)
-        specs = []
-        for it in items:
-            missing = tuple(i for i in range(n) if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
-                            and key not in stored)
-            if missing:
-                specs.append(ConversationSpec(
-                    problem_id=it.problem.id, case=it.case, prompts=turn_prompts(cfg, it.problem, it.case),
-                    params=tuple(cfg.sampling.params(b) for b in turn_budgets(cfg, it.problem)), samples=missing))
-        converse(generator, specs, on_finished, on_turn)
-        generate_s = time.perf_counter() - t0
-        store_results(pool.as_completed())
+    check_sampling(cfg.sampling.temperature, cfg.sampling.n)
+    try:
+        with progress, executor(cfg.sandbox.workers, limits) as pool:
+            for key, record in stored.items():
+                if key not in executed:
+                    item, index = wanted[key]
+                    submit(item, key, index, record.completion)
+            specs = []
+            for it in items:
+                missing = tuple(i for i in range(n) if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
+                                and key not in stored)
+                if missing:
+                    specs.append(ConversationSpec(
+                        problem_id=it.problem.id, case=it.case, prompts=turn_prompts(cfg, it.problem, it.case),
+                        params=tuple(cfg.sampling.params(b) for b in turn_budgets(cfg, it.problem)), samples=missing))
+            converse(generator, specs, on_finished, on_turn)
+            generate_s = time.perf_counter() - t0
+            store_results(pool.as_completed())
+    except KeyboardInterrupt:
+        store.close()
+        print_block(interrupted_line("mtpb", cfg.run_dir, len(stored), len(executed) + counts["executed"]))
+        raise SystemExit(130) from None
     store.close()
 
     missing_keys = set(wanted) - set(stored)
     if missing_keys:
         raise RuntimeError(f"the generator finished without {len(missing_keys)} conversations, e.g. {sorted(missing_keys)[:3]}")
     metrics = finish(cfg, problems, store, generate_s=generate_s, tokens=counts["tokens"]) if shard is None else {}
+    if shard is None:
+        per_problem = bool(getattr(getattr(cfg, "summary", None), "per_problem", False))
+        print_block(summary_block("mtpb", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
     elapsed = time.perf_counter() - t0
     log.info("mtpb %s: generated %d conversations (%d tokens), executed %d programs in %.1f s",
              cfg.model.name, counts["generated"], counts["tokens"], counts["executed"], elapsed)

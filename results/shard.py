@@ -131,6 +131,7 @@ def run_sharded(run_dir: str | os.PathLike, shard: Shard | None, run_share: Call
             return None
         metrics = finish()
         clear_markers(run_dir)
+        (Path(run_dir) / "shard.merge.lock").unlink(missing_ok=True)  # the merged run keeps no lock file
     return metrics
 
 

@@ -204,6 +204,24 @@ def test_a_run_written_before_selections_were_recorded_still_resumes(tmp_path):
     assert gen.submitted == [] and again.metrics == first.metrics
 
 
+def test_ctrl_c_prints_one_line_with_what_is_saved_and_resume_then_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+
+    def interrupt(i):
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(config(run_dir, n=2, limit=3), generator=ScriptedGenerator(before_yield=interrupt))
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("interrupted: 3 samples and ") and f"saved in {run_dir}; resume with: python -m humaneval" in err[-1]
+    again = run(config(run_dir, n=2, limit=3), generator=ScriptedGenerator())
+    assert again.n_generated == 3
+    summary = capsys.readouterr().err
+    assert "pass@1" in summary and "95% CI" in summary and f"run dir    {run_dir}" in summary
+
+
 def test_more_samples_extend_a_run_only_where_missing(tmp_path):
     """Samples already stored are never generated again; missing ones go out as contiguous ranges."""
     run_dir = tmp_path / "run"
