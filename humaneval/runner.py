@@ -34,7 +34,7 @@ from results.jsonl import clip_text
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord, SampleRecord, make_key
 from results.shard import contiguous_runs, owned_range
 from results.store import RunStore
-from sandbox import ExecResult, Limits, executor, hide
+from sandbox import ExecResult, Limits, Status, executor, hide
 
 from .config import MODEL_KINDS, ModelConfig, RunConfig, known_models, to_dict
 from .data import Problem, ProblemSet, load_problems, select
@@ -227,11 +227,11 @@ def sample_record(key: str, problem: Problem, completion: Completion) -> SampleR
 
 
 def execution_record(key: str, problem: Problem, index: int, result: ExecResult) -> ExecutionRecord:
-    status = str(getattr(result.status, "value", result.status))
+    status = Status(result.status)
     detail = clip_text(result.detail, DETAIL_MAX_CHARS)  # a record is one bounded line
     return ExecutionRecord(
         key=key, problem_id=problem.task_id, sample_index=index, status=status,
-        passed=status == "passed", detail=detail, duration_s=result.duration_s,
+        passed=status is Status.PASSED, detail=detail, duration_s=result.duration_s,
         cached=bool(result.cached), extra={"result": result_string(status, detail)},
     )
 

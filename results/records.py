@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from results.jsonl import clip_text
+from sandbox import Status
 
 # Fields that measure wall-clock time or cache hits: they differ between otherwise equal runs.
 VOLATILE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -144,7 +145,7 @@ class ExecutionRecord(_Record):
     key: str
     problem_id: str
     sample_index: int
-    status: str  # the sandbox status (passed failed error syntax_error timeout memory crashed sandbox_error)
+    status: Status  # the sandbox's closed set (passed failed error syntax_error timeout memory crashed sandbox_error)
     passed: bool  # the benchmark's verdict
     detail: str = ""
     duration_s: float = 0.0
@@ -153,6 +154,11 @@ class ExecutionRecord(_Record):
     extra: dict = field(default_factory=dict)  # e.g. {"category": ..., "strict_passed": ...}
 
     def __post_init__(self) -> None:
+        try:  # a str-valued enum: written as its value, equal to it, and typed everywhere else
+            self.status = Status(str(getattr(self.status, "value", self.status)))
+        except ValueError:
+            raise RecordError(f"execution {self.key!r}: status {self.status!r} is not one of "
+                              f"{[s.value for s in Status]}") from None
         # A record is one bounded line: a long message is cut with a marker (results.jsonl.clip_text).
         if isinstance(self.detail, str):
             self.detail = clip_text(self.detail, DETAIL_MAX_CHARS)

@@ -2,7 +2,7 @@
 
 - codegen_model: torch, tokenizers, huggingface_hub, safetensors, stdlib; nothing else of ours.
 - sandbox: stdlib (+ multiprocess); no torch, nothing of ours.
-- results: pandas, numpy, matplotlib, stdlib; nothing of ours but itself.
+- results: pandas, numpy, matplotlib, stdlib; of ours codegen_model's protocol types and sandbox's API.
 - humaneval, mtpb: may use codegen_model, sandbox, results; never each other.
 - Hydra / OmegaConf only in a package's `__main__.py` and its small `config.py`.
 - transformers is a test-only dependency: no package imports it.
@@ -28,7 +28,7 @@ ALLOWED_THIRD_PARTY = {  # None: any third-party package (still subject to the r
     "mtpb": None,
 }
 ALLOWED_OURS = {
-    "codegen_model": set(), "sandbox": set(), "results": set(),
+    "codegen_model": set(), "sandbox": set(), "results": {"codegen_model", "sandbox"},
     "humaneval": {"codegen_model", "sandbox", "results"},
     "mtpb": {"codegen_model", "sandbox", "results"},
 }

@@ -55,3 +55,18 @@ def test_a_merged_sharded_run_leaves_no_lock_file(tmp_path):
     mark_done(tmp_path, Shard(0, 2))
     merged = run_sharded(tmp_path, Shard(1, 2), run_share=lambda: None, finish=lambda: {"ok": 1})
     assert merged == {"ok": 1} and not (tmp_path / "shard.merge.lock").exists()
+
+
+def test_execution_records_carry_the_sandbox_status_type():
+    import json
+
+    import pytest
+
+    from results.records import RecordError
+    from sandbox import Status
+
+    r = ExecutionRecord(key="k", problem_id="p", sample_index=0, status="timeout", passed=False)
+    assert r.status is Status.TIMEOUT and json.loads(json.dumps(r.to_dict()))["status"] == "timeout"
+    assert ExecutionRecord.from_dict(json.loads(json.dumps(r.to_dict()))).status is Status.TIMEOUT
+    with pytest.raises(RecordError, match="status 'weird' is not one of"):
+        ExecutionRecord(key="k", problem_id="p", sample_index=0, status="weird", passed=False)
