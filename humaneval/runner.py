@@ -1,4 +1,4 @@
-"""One HumanEval run: generate, execute as completions stream in, store, score (DESIGN §4, §5).
+"""One HumanEval run: generate, execute as completions stream in, store, score (docs/design.md §4, §5).
 
 `run(cfg)` is what `python -m humaneval` calls and what tests call directly:
 
@@ -7,8 +7,9 @@
 3. execute samples stored by an earlier, killed run but not yet executed;
 4. submit one `Request` per problem (key = task id, so sample i of a problem draws its randomness
    only from (seed, task id, i)) for the samples not yet stored, as contiguous index ranges;
-5. as each completion arrives, append its sample line and hand its program to the sandbox pool,
-   which appends the execution line when it finishes (generation and execution overlap);
+5. as each completion arrives, append its sample line and submit its program to the sandbox's
+   push API (`sandbox.executor`); finished executions are appended between completions and at the
+   end (generation and execution overlap);
 6. rewrite the files in canonical order and write metrics.json (pass@k for k <= n only).
 
 A sharded run (`shard=(rank, world)`) takes a contiguous block of the (problem, sample) units
@@ -20,24 +21,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator, Request
+from results.driver import check_sampling, interrupted_line, plural, print_block, summary_block
 from results.jsonl import clip_text
 from results.metrics import summarize
 from results.progress import make_progress
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord, SampleRecord, make_key
 from results.shard import contiguous_runs, owned_range
 from results.store import RunStore
-from sandbox import ExecResult, Limits
+from sandbox import ExecResult, Limits, Status, executor, hide
 
 from .config import MODEL_KINDS, ModelConfig, RunConfig, known_models, to_dict
 from .data import Problem, ProblemSet, load_problems, select
-from .execution import ExecutionPool, result_string
+from .execution import program_job, result_string
 from .manifest import ModelInfo, build_manifest
 from .program import build_program
 from .reference import ReferenceGenerator
@@ -111,51 +112,60 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
     stored = {r.key: r for r in store.samples() if r.key in wanted}
     executed = store.execution_keys() & set(wanted)
     done = set(stored)  # keys whose sample is on disk
-    log.info("humaneval %s: %d problems x %d samples%s, %s (%d samples and %d executions stored)",
-             cfg.model.name, len(indices_of), cfg.sampling.n, f" (shard {shard[0]}/{shard[1]})" if shard else "",
+    log.info("humaneval %s: %s x %s%s, %s (%d samples and %d executions stored)",
+             cfg.model.name, plural(len(indices_of), "problem"), plural(cfg.sampling.n, "sample"),
+             f" (shard {shard[0]}/{shard[1]})" if shard else "",
              "resuming" if resumed else "new run", len(stored), len(executed))
 
     progress = make_progress(cfg.progress, total=len(wanted), initial=len(stored), log_every_s=cfg.log_every_s,
                              desc=f"humaneval {cfg.model.name} t{cfg.sampling.temperature}")
     counts = {"generated": 0, "executed": 0, "tokens": 0}
-    counts_lock = threading.Lock()
     generate_s = 0.0
 
-    def on_result(tag: tuple[str, Problem, int], result: ExecResult) -> None:  # on a pool thread
-        key, problem, index = tag
-        store.append_execution(execution_record(key, problem, index, result))
-        with counts_lock:
+    def store_results(results) -> None:  # (tag, ExecResult) pairs from the sandbox, on this thread
+        for (key, problem, index), result in results:
+            store.append_execution(execution_record(key, problem, index, result))
             counts["executed"] += 1
-        progress.update(executions=1)
+            progress.update(executions=1)
 
-    with progress, ExecutionPool(limits, on_result, workers=cfg.sandbox.workers, guard=cfg.sandbox.guard,
-                                     hidden=_problem_files(cfg)) as pool:
-        for key, record in stored.items():
-            if key not in executed:
-                problem, index = wanted[key]
-                pool.submit((key, problem, index), build_program(problem, record.completion))
+    hide(_problem_files(cfg))
+    check_sampling(cfg.sampling.temperature, cfg.sampling.n)
+    try:
+        with progress, executor(cfg.sandbox.workers, limits) as pool:
+            for key, record in stored.items():
+                if key not in executed:
+                    problem, index = wanted[key]
+                    pool.submit(program_job(build_program(problem, record.completion), cfg.sandbox.guard),
+                                tag=(key, problem, index))
 
-        stop = stop_rule(cfg.benchmark.stop)
-        params = cfg.sampling.params()
-        by_id = {p.task_id: p for p in problems}
-        for problem in problems:
-            missing = [i for i in indices_of.get(problem.task_id, ()) if make_key(problem.task_id, i) not in done]
-            for start, count in contiguous_runs(missing):
-                generator.submit(Request(key=problem.task_id, prompt=problem.prompt, params=params,
-                                         n=count, sample_offset=start, stop=stop,
-                                         meta={"task_id": problem.task_id}))
-        for completion in generator.completions():
-            problem = by_id[_task_id(completion)]
-            key = make_key(problem.task_id, completion.sample_index)
-            if key not in wanted or key in done:
-                raise RuntimeError(f"the generator returned sample {key!r}, which was not requested")
-            store.append_sample(sample_record(key, problem, completion))
-            done.add(key)
-            counts["generated"] += 1
-            counts["tokens"] += completion.n_new_tokens
-            progress.update(samples=1, tokens=completion.n_new_tokens)
-            pool.submit((key, problem, completion.sample_index), build_program(problem, completion.text))
-        generate_s = time.perf_counter() - t0
+            stop = stop_rule(cfg.benchmark.stop)
+            params = cfg.sampling.params()
+            by_id = {p.task_id: p for p in problems}
+            for problem in problems:
+                missing = [i for i in indices_of.get(problem.task_id, ()) if make_key(problem.task_id, i) not in done]
+                for start, count in contiguous_runs(missing):
+                    generator.submit(Request(key=problem.task_id, prompt=problem.prompt, params=params,
+                                             n=count, sample_offset=start, stop=stop,
+                                             meta={"task_id": problem.task_id}))
+            for completion in generator.completions():
+                problem = by_id[_task_id(completion)]
+                key = make_key(problem.task_id, completion.sample_index)
+                if key not in wanted or key in done:
+                    raise RuntimeError(f"the generator returned sample {key!r}, which was not requested")
+                store.append_sample(sample_record(key, problem, completion))
+                done.add(key)
+                counts["generated"] += 1
+                counts["tokens"] += completion.n_new_tokens
+                progress.update(samples=1, tokens=completion.n_new_tokens)
+                pool.submit(program_job(build_program(problem, completion.text), cfg.sandbox.guard),
+                            tag=(key, problem, completion.sample_index))
+                store_results(pool.finished())
+            generate_s = time.perf_counter() - t0
+            store_results(pool.as_completed())
+    except KeyboardInterrupt:
+        store.close()
+        print_block(interrupted_line("humaneval", cfg.run_dir, len(done), len(executed) + counts["executed"]))
+        raise SystemExit(130) from None
     store.close()
 
     missing = set(wanted) - done
@@ -163,6 +173,9 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
         raise RuntimeError(f"the generator finished without {len(missing)} requested samples, "
                            f"e.g. {sorted(missing)[:3]}")
     metrics = finish(cfg, problems, store) if shard is None else {}
+    if shard is None:
+        per_problem = bool(getattr(getattr(cfg, "summary", None), "per_problem", False))
+        print_block(summary_block("humaneval", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
     elapsed = time.perf_counter() - t0
     log.info("humaneval %s: generated %d samples (%d tokens, %.1f tok/s) and executed %d programs "
              "(%.1f/s) in %.1f s", cfg.model.name, counts["generated"], counts["tokens"],
@@ -215,11 +228,11 @@ def sample_record(key: str, problem: Problem, completion: Completion) -> SampleR
 
 
 def execution_record(key: str, problem: Problem, index: int, result: ExecResult) -> ExecutionRecord:
-    status = str(getattr(result.status, "value", result.status))
+    status = Status(result.status)
     detail = clip_text(result.detail, DETAIL_MAX_CHARS)  # a record is one bounded line
     return ExecutionRecord(
         key=key, problem_id=problem.task_id, sample_index=index, status=status,
-        passed=status == "passed", detail=detail, duration_s=result.duration_s,
+        passed=status is Status.PASSED, detail=detail, duration_s=result.duration_s,
         cached=bool(result.cached), extra={"result": result_string(status, detail)},
     )
 

@@ -1,4 +1,4 @@
-"""The HumanEval stop rule: cut the completion at the first stop sequence (DESIGN §4).
+"""The HumanEval stop rule: cut the completion at the first stop sequence (docs/design.md §4).
 
 The Codex and CodeGen papers stop a HumanEval completion at the first of "\\nclass", "\\ndef",
 "\\n#", "\\nif", "\\nprint" (top-level code after the function body) or at eos. `StopSequences`

@@ -1,4 +1,4 @@
-"""Driving every MTPB conversation of a run through one Generator, all at once (DESIGN §4).
+"""Driving every MTPB conversation of a run through one Generator, all at once (docs/design.md §4).
 
 A conversation is one (problem, test case, sample). All of them advance together: turn 1 of each
 (problem, case) is one `Request` for its n samples (prefilled once, the engine shares the prefix);

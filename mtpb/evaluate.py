@@ -28,12 +28,12 @@ from typing import Any, Sequence
 
 from results.jsonl import JSONLError, clip_text, read_objects, write_jsonl
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord
-from sandbox import Limits
+from sandbox import Limits, executor, hide
 
 from .data import DataError, Problem, ProblemSet, load_problems
 from .errata import load_dataset_files
-from .execution import ScoringJob, score_many
-from .harness import DEFAULT_TIMEOUT_S, WALL_GRACE_S
+from .execution import ScoringJob, sandbox_job
+from .harness import DEFAULT_TIMEOUT_S, WALL_GRACE_S, read_outcome
 from .metrics import compute_metrics, format_problem_table, format_summary, problem_key
 
 log = logging.getLogger("mtpb.evaluate")
@@ -144,7 +144,12 @@ def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None,
     records: list[ExecutionRecord | None] = [None] * len(entries)
     by_id = problems.by_id() if problems is not None else {}
     hidden = (problems.source,) if problems is not None and "://" not in problems.source else ()
-    for index, outcome, result in score_many(jobs, limits, timeout_s, workers, hidden=hidden, guard=guard):
+    hide(hidden)
+    with executor(workers, limits) as pool:
+        for index, j in enumerate(jobs):
+            pool.submit(sandbox_job(j, limits, timeout_s, guard), tag=index)
+        finished = [(index, read_outcome(result), result) for index, result in pool.as_completed()]
+    for index, outcome, result in finished:
         e = entries[index]
         value = outcome.value or {}
         results[index] = {**e.raw, "passed": outcome.passed(scoring), "official_passed": outcome.official,

@@ -56,7 +56,8 @@ def _sources() -> tuple[str, str]:
     here = Path(__file__).resolve().parent
     child = (here / "child.py").read_text(encoding="utf-8")
     equivalence = (here / "equivalence.py").read_text(encoding="utf-8")
-    judge = equivalence + "\n\n" + child + "\n\ndef judge(namespace, gold):\n    return judge_execution(namespace, gold)\n"
+    judge = (equivalence + "\n\n" + child
+             + "\n\ndef judge(namespace, gold):\n    return judge_execution(namespace, gold)\n")
     return child, judge
 
 

@@ -175,7 +175,8 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
         source_hash, weights_hash = RunStore(history_run).manifest().weights_hash, str(info.get("weights_hash", ""))
         if source_hash and weights_hash and source_hash != weights_hash:
             raise ValueError(f"perplexity.history_run={history_run} was sampled from other weights (hash "
-                             f"{source_hash[:12]}) than this model's ({weights_hash[:12]}); rerun it with these weights")
+                             f"{source_hash[:12]}) than this model's ({weights_hash[:12]}); "
+                             "rerun it with these weights")
     manifest = Manifest(benchmark="mtpb", model=cfg.model.name, revision=info.get("revision"),
                         weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
                         seed=0, sampling={}, mode="perplexity", device=str(info.get("device", "")),
@@ -219,6 +220,7 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
     store.write_metrics(metrics)
     elapsed = time.perf_counter() - t0
     log.info("mtpb %s perplexity: multi-turn %.2f ± %.2f (history: %s), single-turn %.2f ± %.2f over %d problems "
-             "(%.1f s)", cfg.model.name, metrics["multi_turn_ppl"], metrics["multi_turn_ppl_se"], cfg.perplexity.history,
+             "(%.1f s)", cfg.model.name, metrics["multi_turn_ppl"], metrics["multi_turn_ppl_se"],
+             cfg.perplexity.history,
              metrics["single_turn_ppl"], metrics["single_turn_ppl_se"], metrics["n_problems"], elapsed)
     return RunSummary(Path(cfg.run_dir), metrics, computed, 0, elapsed, elapsed, 0)

@@ -1,4 +1,4 @@
-"""One MTPB run: converse, execute as conversations finish, store, score (DESIGN §4, §5).
+"""One MTPB run: converse, execute as conversations finish, store, score (docs/design.md §4, §5).
 
 `run(cfg)` is what `python -m mtpb` calls and what tests call directly:
 
@@ -27,19 +27,20 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.generator import Completion, Generator
+from results.driver import check_sampling, interrupted_line, print_block, summary_block
 from results.progress import make_progress
 from results.provenance import git_commit, library_versions
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
 from results.shard import owned_range
 from results.store import RunStore, RunStoreError
-from sandbox import ExecResult, Limits
+from sandbox import ExecResult, Limits, executor, hide
 
 from .config import ModelConfig, RunConfig, to_dict
 from .conversation import ConversationSpec, Transcript, converse
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
 from .errata import excluded_cases, load_dataset_files
-from .execution import ExecutionPool, ScoringJob
-from .harness import Outcome
+from .execution import ScoringJob, sandbox_job
+from .harness import Outcome, read_outcome
 from .metrics import compute_metrics, format_summary, problem_key
 from .prompts import single_turn_prompts
 from .summary import REPO, VERSIONED, RunSummary  # noqa: F401 (RunSummary: part of this module's API)
@@ -98,7 +99,8 @@ def build_manifest(cfg: RunConfig, problem_set: ProblemSet, model_info: dict, li
                    dataset_files: dict[int, dict[str, bytes]]) -> Manifest:
     import hashlib
 
-    files_digest = {rel: hashlib.sha256(data).hexdigest() for files in dataset_files.values() for rel, data in files.items()}
+    files_digest = {rel: hashlib.sha256(data).hexdigest()
+                    for files in dataset_files.values() for rel, data in files.items()}
     return Manifest(
         benchmark="mtpb",
         model=cfg.model.name,
@@ -113,6 +115,7 @@ def build_manifest(cfg: RunConfig, problem_set: ProblemSet, model_info: dict, li
         sandbox_limits={**dataclasses.asdict(limits), "timeout_s": cfg.sandbox.timeout_s},
         versions=library_versions(VERSIONED),
         git_commit=git_commit(REPO),
+        selection={"limit": cfg.limit, "problems": list(cfg.problems) if cfg.problems is not None else None},
         extra={"scoring": cfg.scoring, "dataset_files": files_digest, "dataset_source": problem_set.source,
                "official_dataset": problem_set.sha256 == MTPB_SHA256,
                "model": {k: v for k, v in model_info.items() if k not in ("load_s",)}},
@@ -136,8 +139,8 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
     """Run (or resume) the MTPB evaluation `cfg` describes; see the module docstring.
 
     With `shard=(rank, world)` this process takes a contiguous block of the conversations (in
-    problem, case, sample order; `results.shard`), writes its own shard files and computes no metrics: once every rank is done,
-    rank 0 calls `finish` to merge them (samples do not depend on the split)."""
+    problem, case, sample order; `results.shard`), writes its own shard files and computes no metrics:
+    once every rank is done, rank 0 calls `finish` to merge them (samples do not depend on the split)."""
     if cfg.mode == "perplexity":
         from .perplexity import run_perplexity
 
@@ -175,12 +178,16 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
     def job(item: WorkItem, program: str) -> ScoringJob:
         return ScoringJob(program, item.problem.gold(item.case), dataset_files.get(item.problem.id))
 
-    def on_result(tag: tuple[str, WorkItem, int], outcome: Outcome, result: ExecResult) -> None:
-        key, item, index = tag
-        store.append_execution(execution_record(key, item, index, outcome, result, cfg.scoring,
-                                                datasets_available=cfg.datasets_dir is not None))
-        counts["executed"] += 1
-        progress.update(executions=1)
+    def store_results(results) -> None:  # (tag, ExecResult) pairs from the sandbox, on this thread
+        for (key, item, index), result in results:
+            store.append_execution(execution_record(key, item, index, read_outcome(result), result, cfg.scoring,
+                                                    datasets_available=cfg.datasets_dir is not None))
+            counts["executed"] += 1
+            progress.update(executions=1)
+
+    def submit(item: WorkItem, key: str, index: int, program: str) -> None:
+        pool.submit(sandbox_job(job(item, program), limits, cfg.sandbox.timeout_s, cfg.sandbox.guard),
+                    tag=(key, item, index))
 
     def on_finished(transcript: Transcript) -> None:
         item = by_unit[(transcript.spec.problem_id, transcript.spec.case)]
@@ -189,35 +196,48 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
         stored[key] = None
         counts["generated"] += 1
         progress.update(samples=1)
-        pool.submit((key, item, transcript.sample_index), job(item, transcript.program))
+        submit(item, key, transcript.sample_index, transcript.program)
+        store_results(pool.finished())
 
     def on_turn(completion: Completion) -> None:
         counts["tokens"] += completion.n_new_tokens
         progress.update(tokens=completion.n_new_tokens)
 
     by_unit = {(it.problem.id, it.case): it for it in items}
-    with progress, ExecutionPool(limits, cfg.sandbox.timeout_s, on_result, workers=cfg.sandbox.workers,
-                                     hidden=_answer_files(problem_set), guard=cfg.sandbox.guard) as pool:
-        for key, record in stored.items():
-            if key not in executed:
-                item, index = wanted[key]
-                pool.submit((key, item, index), job(item, record.completion))
-        specs = []
-        for it in items:
-            missing = tuple(i for i in range(n) if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
-                            and key not in stored)
-            if missing:
-                specs.append(ConversationSpec(
-                    problem_id=it.problem.id, case=it.case, prompts=turn_prompts(cfg, it.problem, it.case),
-                    params=tuple(cfg.sampling.params(b) for b in turn_budgets(cfg, it.problem)), samples=missing))
-        converse(generator, specs, on_finished, on_turn)
-        generate_s = time.perf_counter() - t0
+    hide(_answer_files(problem_set))
+    check_sampling(cfg.sampling.temperature, cfg.sampling.n)
+    try:
+        with progress, executor(cfg.sandbox.workers, limits) as pool:
+            for key, record in stored.items():
+                if key not in executed:
+                    item, index = wanted[key]
+                    submit(item, key, index, record.completion)
+            specs = []
+            for it in items:
+                missing = tuple(i for i in range(n)
+                                if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
+                                and key not in stored)
+                if missing:
+                    specs.append(ConversationSpec(
+                        problem_id=it.problem.id, case=it.case, prompts=turn_prompts(cfg, it.problem, it.case),
+                        params=tuple(cfg.sampling.params(b) for b in turn_budgets(cfg, it.problem)), samples=missing))
+            converse(generator, specs, on_finished, on_turn)
+            generate_s = time.perf_counter() - t0
+            store_results(pool.as_completed())
+    except KeyboardInterrupt:
+        store.close()
+        print_block(interrupted_line("mtpb", cfg.run_dir, len(stored), len(executed) + counts["executed"]))
+        raise SystemExit(130) from None
     store.close()
 
     missing_keys = set(wanted) - set(stored)
     if missing_keys:
-        raise RuntimeError(f"the generator finished without {len(missing_keys)} conversations, e.g. {sorted(missing_keys)[:3]}")
+        raise RuntimeError(f"the generator finished without {len(missing_keys)} conversations, "
+                           f"e.g. {sorted(missing_keys)[:3]}")
     metrics = finish(cfg, problems, store, generate_s=generate_s, tokens=counts["tokens"]) if shard is None else {}
+    if shard is None:
+        per_problem = bool(getattr(getattr(cfg, "summary", None), "per_problem", False))
+        print_block(summary_block("mtpb", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
     elapsed = time.perf_counter() - t0
     log.info("mtpb %s: generated %d conversations (%d tokens), executed %d programs in %.1f s",
              cfg.model.name, counts["generated"], counts["tokens"], counts["executed"], elapsed)

@@ -1,4 +1,4 @@
-"""The records of a run directory (DESIGN §5): one dataclass per kind of line, and the manifest.
+"""The records of a run directory (docs/design.md §5): one dataclass per kind of line, and the manifest.
 
 A record's schema is its dataclass. `to_dict` gives the JSON object written as one line;
 `from_dict` rebuilds it and rejects unknown or missing fields and wrongly typed values with a
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from results.jsonl import clip_text
+from sandbox import Status
 
 # Fields that measure wall-clock time or cache hits: they differ between otherwise equal runs.
 VOLATILE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -144,7 +145,7 @@ class ExecutionRecord(_Record):
     key: str
     problem_id: str
     sample_index: int
-    status: str  # the sandbox status (passed failed error syntax_error timeout memory crashed sandbox_error)
+    status: Status  # the sandbox's closed set (passed failed error syntax_error timeout memory crashed sandbox_error)
     passed: bool  # the benchmark's verdict
     detail: str = ""
     duration_s: float = 0.0
@@ -153,6 +154,11 @@ class ExecutionRecord(_Record):
     extra: dict = field(default_factory=dict)  # e.g. {"category": ..., "strict_passed": ...}
 
     def __post_init__(self) -> None:
+        try:  # a str-valued enum: written as its value, equal to it, and typed everywhere else
+            self.status = Status(str(getattr(self.status, "value", self.status)))
+        except ValueError:
+            raise RecordError(f"execution {self.key!r}: status {self.status!r} is not one of "
+                              f"{[s.value for s in Status]}") from None
         # A record is one bounded line: a long message is cut with a marker (results.jsonl.clip_text).
         if isinstance(self.detail, str):
             self.detail = clip_text(self.detail, DETAIL_MAX_CHARS)
@@ -178,6 +184,7 @@ class Manifest(_Record):
         "mode",
         "dtype",
         "sandbox_limits",
+        "selection",
     )
 
     benchmark: str  # "humaneval" | "mtpb"
@@ -195,12 +202,20 @@ class Manifest(_Record):
     git_commit: str = ""
     created_at: str = ""
     extra: dict = field(default_factory=dict)
+    # The problem selection ({"limit": N or None, "problems": [ids] or None}): a run directory
+    # holds the samples and metrics of one selection. None: written before selections were
+    # recorded (such a run resumes under any selection, as it did).
+    selection: dict | None = None
 
     def incompatibilities(self, other: "Manifest") -> list[str]:
-        """Human-readable differences in identity fields (``"sampling.temperature: 0.2 != 0.8"``)."""
+        """Human-readable differences in identity fields (``"sampling.temperature: 0.2 != 0.8"``);
+        `self` is the stored manifest, `other` the new run's. An identity field the stored
+        manifest predates (None there) is not compared."""
+        mine = self.to_dict()
+        names = [n for n in self.IDENTITY_FIELDS if not (n == "selection" and mine.get(n) is None)]
         return [
-            f"{name}: {mine!r} (existing run) != {theirs!r} (this run)"
-            for name, mine, theirs in _diff(self.to_dict(), other.to_dict(), self.IDENTITY_FIELDS)
+            f"{name}: {a!r} (existing run) != {b!r} (this run)"
+            for name, a, b in _diff(mine, other.to_dict(), names)
         ]
 
     def environment_differences(self, other: "Manifest") -> list[str]:

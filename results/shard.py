@@ -1,4 +1,4 @@
-"""Splitting one run over several processes (DESIGN §6: torchrun ranks, or shards run by hand).
+"""Splitting one run over several processes (docs/design.md §6: torchrun ranks, or shards run by hand).
 
 Every benchmark enumerates its work units (HumanEval: problem x sample; MTPB: problem x case x
 sample) in one canonical order; rank r of w owns the contiguous block
@@ -131,6 +131,7 @@ def run_sharded(run_dir: str | os.PathLike, shard: Shard | None, run_share: Call
             return None
         metrics = finish()
         clear_markers(run_dir)
+        (Path(run_dir) / "shard.merge.lock").unlink(missing_ok=True)  # the merged run keeps no lock file
     return metrics
 
 

@@ -29,8 +29,10 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
+from queue import SimpleQueue
+from typing import Any, Iterable, Iterator
 
 from . import protocol
 from .cache import ResultCache, cache_key
@@ -238,6 +240,12 @@ class Sandbox:
         if key is not None:
             self.cache.put(key, result)
         return result
+
+    def executor(self, workers: int | None = None, limits: Limits | None = None, *,
+                 cache: bool = True) -> Executor:
+        """The push API: an `Executor` that runs submitted jobs on this Sandbox, at most `workers`
+        at once (default os.cpu_count()), and hands results back as they finish."""
+        return Executor(self, workers, limits, cache=cache)
 
     def run_many(self, jobs: Iterable[str | Job], limits: Limits | None = None, workers: int | None = None,
                  *, cache: bool = True) -> Iterator[tuple[int, ExecResult]]:
@@ -479,6 +487,78 @@ class Sandbox:
         raise AssertionError("unreachable")
 
 
+class Executor:
+    """Submit jobs, get results as they finish: the sandbox's push API (docs/design.md §3).
+
+        with default_sandbox().executor(workers=4, limits=Limits(wall_s=3.0)) as ex:
+            ex.submit(program, tag="a")            # -> concurrent.futures.Future[ExecResult]
+            for tag, result in ex.finished(): ...  # what has finished so far (never blocks)
+            for tag, result in ex.as_completed(): ...  # every other one, in finishing order
+
+    Each job runs through `Sandbox.run` (the one-job case of the same path: lease a worker, send,
+    watchdog, collect, cache) on one of `workers` threads, so at most `workers` programs run at
+    once. Every submitted job is delivered exactly once, by `finished` or `as_completed`, with the
+    `tag` given at submission (default: the submission index, from 0). An error raised while
+    running a job (e.g. `SandboxUnavailable`, or `ValueError` for limits below the worker's floor)
+    is raised by the call that would deliver it. Thread-safe for `submit`; deliver from one thread.
+
+    Raises ValueError for `workers < 1`.
+    """
+
+    def __init__(self, sandbox: Sandbox, workers: int | None = None, limits: Limits | None = None, *,
+                 cache: bool = True) -> None:
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1 (default: os.cpu_count()), got {workers}")
+        self.sandbox, self.limits, self.cache = sandbox, limits, cache
+        self._threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sandbox")
+        self._done: SimpleQueue = SimpleQueue()  # (tag, future) in finishing order
+        self._lock = threading.Lock()
+        self._submitted = 0
+        self._delivered = 0
+
+    def submit(self, job: str | Job, tag: Any = None) -> Future:
+        """Queue `job` (a program text or a `Job`); a Future of its `ExecResult`."""
+        with self._lock:
+            tag = self._submitted if tag is None else tag
+            self._submitted += 1
+        future = self._threads.submit(self.sandbox.run, job, self.limits, cache=self.cache)
+        future.add_done_callback(lambda f, tag=tag: self._done.put((tag, f)))
+        return future
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet delivered."""
+        with self._lock:
+            return self._submitted - self._delivered
+
+    def finished(self) -> Iterator[tuple[Any, ExecResult]]:
+        """(tag, result) for the jobs finished by now and not yet delivered; never waits."""
+        while not self._done.empty():
+            yield self._deliver(self._done.get())
+
+    def as_completed(self) -> Iterator[tuple[Any, ExecResult]]:
+        """(tag, result) as jobs finish, until every job submitted (also while iterating) is delivered."""
+        while self.pending:
+            yield self._deliver(self._done.get())
+
+    def _deliver(self, item: tuple[Any, Future]) -> tuple[Any, ExecResult]:
+        tag, future = item
+        with self._lock:
+            self._delivered += 1
+        return tag, future.result()  # re-raises the job's error here, in the caller's thread
+
+    def close(self, cancel: bool = False) -> None:
+        """Wait for the running jobs; with `cancel`, drop the queued ones that have not started."""
+        self._threads.shutdown(wait=True, cancel_futures=cancel)
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        self.close(cancel=exc_type is not None)  # on an error (or Ctrl-C) start nothing new
+
+
 def _wait_readable(sock: socket.socket, timeout_s: float) -> bool:
     poller = select.poll()  # not select(): harness processes may hold fds above FD_SETSIZE
     poller.register(sock, select.POLLIN)
@@ -516,12 +596,17 @@ def run(program: str | Job, limits: Limits | None = None, files: dict[str, bytes
     return default_sandbox().run(program, limits, files, cache=cache, profile=profile)
 
 
+def executor(workers: int | None = None, limits: Limits | None = None, *, cache: bool = True) -> Executor:
+    """The push API on the default Sandbox; see `Executor`."""
+    return default_sandbox().executor(workers, limits, cache=cache)
+
+
 def hide(paths: Iterable[str]) -> None:
     """Make `paths` unreadable to programs of the default Sandbox (see `Sandbox.hide`)."""
     default_sandbox().hide(paths)
 
 
-def run_many(jobs: Iterable[str | Job], limits: Limits = Limits(), workers: int | None = None,
+def run_many(jobs: Iterable[str | Job], limits: Limits = Limits(), workers: int | None = None,  # noqa: B008 (frozen)
              *, cache: bool = True) -> Iterator[tuple[int, ExecResult]]:
     """Run programs in parallel (workers = os.cpu_count() by default), yielding (index, result)
     as each finishes; identical jobs run once."""

@@ -182,6 +182,46 @@ def test_resume_executes_stored_samples_and_checks_identity(tmp_path):
         run(config(tmp_path / "run", temperature=0.8), generator=ScriptedGenerator())
 
 
+def test_another_problem_selection_in_the_same_directory_is_refused_before_writing(tmp_path):
+    run_dir = tmp_path / "run"
+    run(config(run_dir, n=1, limit=2), generator=ScriptedGenerator())
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(RunStoreError, match=r"selection.limit: 2 \(existing run\) != 3 \(this run\)"):
+        run(config(run_dir, n=1, limit=3), generator=ScriptedGenerator())
+    with pytest.raises(RunStoreError, match=r"selection.problems: None .* \['HumanEval/0'\]"):
+        run(config(run_dir, n=1, limit=2, problems=("HumanEval/0",)), generator=ScriptedGenerator())
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_a_run_written_before_selections_were_recorded_still_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    first = run(config(run_dir, n=1, limit=2), generator=ScriptedGenerator())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["selection"]  # as the code before this field wrote it
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    gen = ScriptedGenerator()
+    again = run(config(run_dir, n=1, limit=2), generator=gen)
+    assert gen.submitted == [] and again.metrics == first.metrics
+
+
+def test_ctrl_c_prints_one_line_with_what_is_saved_and_resume_then_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+
+    def interrupt(i):
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(config(run_dir, n=2, limit=3), generator=ScriptedGenerator(before_yield=interrupt))
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("interrupted: 3 samples and ") and f"saved in {run_dir}; resume with: python -m humaneval" in err[-1]
+    again = run(config(run_dir, n=2, limit=3), generator=ScriptedGenerator())
+    assert again.n_generated == 3
+    summary = capsys.readouterr().err
+    assert "pass@1" in summary and "95% CI" in summary and f"run dir    {run_dir}" in summary
+
+
 def test_more_samples_extend_a_run_only_where_missing(tmp_path):
     """Samples already stored are never generated again; missing ones go out as contiguous ranges."""
     run_dir = tmp_path / "run"

@@ -7,9 +7,10 @@ import pytest
 
 from mtpb.data import load_problems
 from mtpb.errata import excluded_cases
-from mtpb.execution import ScoringJob, score_many
+from mtpb.execution import ScoringJob
 from mtpb.prompts import assemble, truncate
 from sandbox import Limits
+from tests.scoring import score_many
 
 from .mtpb_solutions import SOLUTIONS, VARIANTS, completions
 

@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
-from mtpb.execution import ScoringJob, score_many
+from mtpb.execution import ScoringJob
 from sandbox import Limits
+from tests.scoring import score_many
 
 pytestmark = pytest.mark.integration
 

@@ -237,7 +237,8 @@ def test_a_setup_record_from_the_program_is_not_a_sandbox_error(box):
 
 
 def test_mtpb_official_format_emit_then_exit_is_no_pass():
-    from mtpb.execution import ScoringJob, score_many
+    from mtpb.execution import ScoringJob
+    from tests.scoring import score_many
 
     programs = ["print(1)\n__emit__({'mtpb': 'final', 'passed': True})\nimport os\nos._exit(0)\n",
                 "print(1)\n__emit__({'mtpb': 'print', 'n': 1, 'verdict': True})\nimport os\nos._exit(0)\n"]

@@ -1,4 +1,4 @@
-"""results.shard: how work is split over ranks, and who merges (issue 8)."""
+"""results.shard: how work is split over ranks, and who merges (docs/design.md §6)."""
 
 import threading
 
