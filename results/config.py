@@ -215,6 +215,7 @@ class CommonRunConfig:
     log_every_s: float = setting(30.0, allowed="a number of seconds > 0", ok=positive_float)
     threads: str = setting("auto", allowed="auto (half the cores when generating on the CPU, leaving the "
                            "rest to the sandbox workers) or an integer >= 1", ok=threads_ok)
+    per_problem: bool = setting(False, allowed="true (the end-of-run summary adds a table of every problem) or false")
     shard: ShardConfig = field(default_factory=ShardConfig)
 
     def __post_init__(self) -> None:
@@ -223,10 +224,12 @@ class CommonRunConfig:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain JSON/YAML-able form of a run config (for the run directory's config.yaml); the shard
-    and threads (where and how fast this process runs, not what the run is) are left out."""
+    and threads (where and how fast this process runs, not what the run is) and the summary's
+    per-problem table (what it prints) are left out."""
     data = _plain(dataclasses.asdict(cfg))
     data.pop("shard", None)
     data.pop("threads", None)
+    data.pop("per_problem", None)
     return data
 
 

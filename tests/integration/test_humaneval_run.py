@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections import deque
 from pathlib import Path
 
 import pytest
+import yaml
 
 from codegen_model.generator import Completion, Request
 from humaneval.config import BenchmarkConfig, ModelConfig, RunConfig, SamplingConfig, SandboxConfig
@@ -281,3 +283,21 @@ def test_hydra_app_reference(tmp_path):
     keys = sorted(e.key for e in RunStore(run_dir).executions())
     assert keys == sorted(f"HumanEval/{t}/s{i}" for t in (5, 1, 2) for i in (0, 1))
     assert (run_dir / "config.yaml").exists() and (run_dir / "manifest.json").exists()
+
+
+def test_per_problem_true_adds_a_table_of_every_problem_to_the_summary(tmp_path):
+    def app(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "humaneval", "model=reference", "limit=2", f"run_dir={tmp_path / 'app'}",
+             "progress=log", *extra], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    plain, table = app(), app("per_problem=true")  # the second start finds the run done and only reports
+    assert plain.returncode == 0 and table.returncode == 0, plain.stderr + table.stderr
+    header = re.compile(r"^\s+problem\s+passed$", re.M)
+    assert not header.search(plain.stderr.split("== humaneval")[-1])
+    summary = table.stderr.split("== humaneval")[-1]
+    assert header.search(summary)
+    for task in ("HumanEval/0", "HumanEval/1"):  # the canonical solutions: every sample passes
+        assert re.search(rf"^\s+{task}\s+(\d+)/\1\s*$", summary, re.M), summary
+    stored = yaml.safe_load((tmp_path / "app" / "config.yaml").read_text())
+    assert "per_problem" not in stored  # what the summary prints, not what the run is
