@@ -137,7 +137,8 @@ def _snapshot(repo_id: str, revision: str | None) -> Checkpoint:
             f"{repo_id}{'@' + revision if revision else ''} is neither a local folder nor in the "
             f"Hugging Face cache at {constants.HF_HUB_CACHE}, and {reason}. Download it where there "
             f"is network (`hf download {repo_id}`) and point HF_HOME (or HF_HUB_CACHE) at that "
-            "cache, or pass a local checkpoint folder (model.path=DIR in the apps, --model DIR here)")
+            "cache, or pass a local checkpoint folder (model.path=DIR in the apps, --model DIR for "
+            "python -m codegen_model, the folder itself to from_pretrained)")
 
     files = None
     offline = hub_offline()

@@ -25,6 +25,14 @@ from results.jsonl import JSONLError, read_objects
 
 log = logging.getLogger(__name__)
 
+
+class UnknownProblemError(KeyError, ValueError):
+    """A problem id that the problem set does not hold: a user error (a ValueError, so the apps print
+    it as one line and exit 2; a KeyError, as a lookup by id is)."""
+
+    def __str__(self) -> str:  # the message as written, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""
+
 HUB_DATASET = "openai/openai_humaneval"
 REQUIRED_FIELDS = ("task_id", "prompt", "entry_point", "test")
 
@@ -108,7 +116,7 @@ def select(problem_set: ProblemSet, *, task_ids: Sequence[str] | None = None,
             if tid not in by_id and prefix and f"{prefix}{tid}" in by_id:
                 tid = f"{prefix}{tid}"
             if tid not in by_id:
-                raise KeyError(
+                raise UnknownProblemError(
                     f"unknown task id {raw!r} in problems=: {problem_set.source} has "
                     f"{len(by_id)} problems, {_describe_ids(list(by_id))}"
                 )

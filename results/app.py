@@ -21,6 +21,7 @@ import difflib
 import json
 import logging
 import os
+import shutil
 import sys
 import typing
 from pathlib import Path
@@ -45,6 +46,33 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from sandbox import SandboxUnavailable
 
     return (ValueError, FileNotFoundError, SandboxUnavailable)
+
+
+def _drop_empty_output_dir() -> None:
+    """After a user error inside a single run's job: remove the folder Hydra made for it
+    (`RUN_DIR/hydra/<time>`: its `.hydra` files and log), then `RUN_DIR/hydra`, the run directory and
+    the folders above it below the working directory, each only while empty. So a refused command
+    leaves no run directory behind, and anything a run wrote (records, metrics) is kept."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        hydra_cfg = HydraConfig.get()
+        out, cwd = Path(hydra_cfg.runtime.output_dir).resolve(), Path(hydra_cfg.runtime.cwd).resolve()
+        single = hydra_cfg.mode == RunMode.RUN
+    except (ValueError, AttributeError):
+        return
+    if not single or out.parent.name != "hydra":
+        return  # a sweep's job folder, or a layout this function does not know: leave it
+    logging.shutdown()  # Hydra's file handler holds the job log open
+    shutil.rmtree(out, ignore_errors=True)
+    run_dir = out.parent.parent
+    above = [p for p in run_dir.parents if cwd in p.parents]  # strictly below the working directory
+    for folder in (out.parent, run_dir, *above):
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 def fail(message: str) -> typing.NoReturn:
@@ -225,6 +253,7 @@ def main(config_name: str, schema: type, run: Callable[[Any], Any], doc: str = "
         except user_errors() as e:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
+            _drop_empty_output_dir()
             fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
     import hydra

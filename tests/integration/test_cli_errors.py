@@ -46,3 +46,16 @@ def test_a_malformed_dataset_line(tmp_path, mtpb_path):
 def test_a_bad_sampling_value(tmp_path):
     proc = _app("humaneval", "model=tiny-random", "sampling.top_p=1.5", f"run_dir={tmp_path / 'run'}")
     assert "top_p" in _one_line_error(proc)
+
+
+@pytest.mark.parametrize("app, problem, words", [
+    ("humaneval", "HumanEval/999", ["unknown task id 'HumanEval/999'", "164 problems"]),
+    ("mtpb", "999", ["unknown MTPB problem id", "999"]),
+])
+def test_an_unknown_problem_id_is_one_line_and_leaves_no_run_directory(tmp_path, app, problem, words):
+    (tmp_path / "outputs" / "earlier").mkdir(parents=True)  # someone else's folder: kept
+    proc = subprocess.run([sys.executable, "-m", app, "model=tiny-random", f"problems=[{problem}]"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    line = _one_line_error(proc)
+    assert all(w in line for w in words), line
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["outputs", "outputs/earlier"]
