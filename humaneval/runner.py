@@ -174,7 +174,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: Model
                            f"e.g. {sorted(missing)[:3]}")
     metrics = finish(cfg, problems, store) if shard is None else {}
     if shard is None:
-        per_problem = bool(getattr(cfg, "per_problem", False))  # perplexity's config has no summary
+        per_problem = cfg.per_problem
         print_block(summary_block("humaneval", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
     elapsed = time.perf_counter() - t0
     log.info("humaneval %s: generated %d samples (%d tokens, %.1f tok/s) and executed %d programs "

@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from results.jsonl import JSONLError, parse_jsonl
+from results.jsonl import JSONLError, parse_jsonl, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -214,15 +213,7 @@ def download(url: str = MTPB_URL, sha256: str = MTPB_SHA256, cache_dir: str | os
     _check_sha256(data, sha256, url)
     parse_problems(data, url)  # refuse to cache a file we cannot read
     cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".mtpb-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(target, data)
     return target
 
 

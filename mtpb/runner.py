@@ -236,7 +236,7 @@ def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict 
                            f"e.g. {sorted(missing_keys)[:3]}")
     metrics = finish(cfg, problems, store, generate_s=generate_s, tokens=counts["tokens"]) if shard is None else {}
     if shard is None:
-        per_problem = bool(getattr(cfg, "per_problem", False))  # perplexity's config has no summary
+        per_problem = cfg.per_problem
         print_block(summary_block("mtpb", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
     elapsed = time.perf_counter() - t0
     log.info("mtpb %s: generated %d conversations (%d tokens), executed %d programs in %.1f s",

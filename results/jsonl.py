@@ -92,9 +92,17 @@ def write_jsonl(path: str | os.PathLike, values: Iterable[Any], *, default: Call
     count = data.count(b"\n")
     if path.name.endswith(".gz"):
         data = gzip.compress(data)
-    if not atomic:
+    if atomic:
+        write_bytes_atomic(path, data)
+    else:
         path.write_bytes(data)
-        return count
+    return count
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`, so a
+    reader (or a process killed midway) sees the old file or the whole new one, never a part."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -104,7 +112,6 @@ def write_jsonl(path: str | os.PathLike, values: Iterable[Any], *, default: Call
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return count
 
 
 class Appender:

@@ -29,6 +29,15 @@ class Status(str, Enum):
         return self.value
 
 
+
+def _from_mapping(cls, values: Mapping[str, Any], what: str, plural: str):
+    """`cls(**values)`, refusing keys that are not fields of `cls` with one line naming both."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known {plural} are {sorted(known)}")
+    return cls(**dict(values))
+
 @dataclass(frozen=True)
 class Limits:
     """OS-enforced limits for one program. Units are in the names; docs/sandbox.md has the table.
@@ -73,11 +82,7 @@ class Limits:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Limits:
         """Build from a config mapping; unknown keys are an error naming them and the known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown sandbox limit(s) {unknown}; known limits are {sorted(known)}")
-        return cls(**dict(values))
+        return _from_mapping(cls, values, "sandbox limit(s)", "limits")
 
 
 STDIO_KINDS = ("python", "human-eval")
@@ -124,11 +129,8 @@ class ExecProfile:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ExecProfile:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown execution profile field(s) {unknown}; known fields are {sorted(known)}")
-        return cls(**dict(values))
+        """Build from a mapping; unknown keys are an error naming them and the known ones."""
+        return _from_mapping(cls, values, "execution profile field(s)", "fields")
 
 
 PYTHON = ExecProfile()  # `python prog.py`: the default
