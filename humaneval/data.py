@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from results.jsonl import JSONLError, read_objects
+from results.selection import select as select_problems
 
 log = logging.getLogger(__name__)
 
@@ -101,30 +102,23 @@ def load_problems(source: str = "bundled", *, hub_id: str = HUB_DATASET,
 
 def select(problem_set: ProblemSet, *, task_ids: Sequence[str] | None = None,
            limit: int | None = None) -> list[Problem]:
-    """The problems to run: those named in `task_ids` (in that order) or all, then the first `limit`.
+    """The problems to run under the one selection rule (`results.selection`): those named in
+    `task_ids`, in the dataset's order, or all; then the first `limit`.
 
-    Task ids may be given as "HumanEval/3" or just "3"."""
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 (or null for all problems), got {limit}")
-    chosen = list(problem_set.problems)
-    if task_ids:
-        by_id = problem_set.by_id()
-        prefix = _common_prefix(problem_set)
-        chosen = []
-        for raw in task_ids:
-            tid = str(raw)
-            if tid not in by_id and prefix and f"{prefix}{tid}" in by_id:
-                tid = f"{prefix}{tid}"
-            if tid not in by_id:
-                raise UnknownProblemError(
-                    f"unknown task id {raw!r} in problems=: {problem_set.source} has "
-                    f"{len(by_id)} problems, {_describe_ids(list(by_id))}"
-                )
-            if by_id[tid] not in chosen:
-                chosen.append(by_id[tid])
-    if limit is not None:
-        chosen = chosen[:limit]
-    return chosen
+    Task ids may be given as "HumanEval/3" or just "3". Raises UnknownProblemError naming an
+    unknown id."""
+    by_id = problem_set.by_id()
+    prefix = _common_prefix(problem_set)
+
+    def resolve(raw: object) -> Problem | None:
+        tid = str(raw)
+        return by_id.get(tid) or (by_id.get(f"{prefix}{tid}") if prefix else None)
+
+    def unknown(bad: list) -> Exception:
+        return UnknownProblemError(f"unknown task id {bad[0]!r} in problems=: {problem_set.source} has "
+                                   f"{len(by_id)} problems, {_describe_ids(list(by_id))}")
+
+    return select_problems(problem_set.problems, task_ids, limit, resolve=resolve, unknown=unknown)
 
 
 def dataset_sha256(problems: Iterable[Problem]) -> str:

@@ -1,4 +1,6 @@
-"""`python -m mtpb`: the Hydra app (docs/design.md §6). Thin: results.app checks the config, `runner.run` runs it.
+"""`python -m mtpb`: the Hydra app (docs/design.md §6). Thin: results.app checks the config,
+results.driver runs the `mtpb.runner.MTPB` benchmark; `mode=perplexity` (no sampling, no sandbox)
+is dispatched here, the one place, to `mtpb.perplexity`.
 
     python -m mtpb model=codegen-350M-mono                       # multi-turn pass rate, n=1
     python -m mtpb model=tiny-random sampling.n=2 limit=3        # a seconds-long smoke run
@@ -13,34 +15,36 @@ from __future__ import annotations
 
 import json
 
-from codegen_model import distributed
 from results.app import main as app_main
-from results.shard import resolve_shard, run_app
+from results.driver import run_app
+from results.shard import resolve_shard
 
 from .config import RunConfig
+from .perplexity import run_perplexity
 from .runner import finish_run, run
+
+SHOWN = ("pass_rate", "official_pass_rate", "strict_pass_rate", "multi_turn_ppl", "multi_turn_ppl_se",
+         "single_turn_ppl", "single_turn_ppl_se", "history_run")
+
+
+def shown(m: dict) -> dict:
+    out = {k: m[k] for k in SHOWN if k in m}
+    out.update({k: v for k, v in m.items() if k.startswith("pass@") and not k.endswith("_ci")})
+    if "without_errata" in m:
+        out["pass_rate_without_errata"] = m["without_errata"]["pass_rate"]
+    return out
 
 
 def run_mtpb(run_cfg: RunConfig) -> float | None:
-    shard_cfg = {"rank": run_cfg.shard.rank, "world": run_cfg.shard.world}
-    if run_cfg.mode == "perplexity":  # one cheap forward pass per problem: rank 0 does it all, unsharded
-        shard, _ = resolve_shard(shard_cfg.get("rank"), shard_cfg.get("world"))
+    if run_cfg.mode == "perplexity":  # one cheap forward pass per turn: rank 0 does it all, unsharded
+        shard, _ = resolve_shard(run_cfg.shard.rank, run_cfg.shard.world)
         if shard is not None and shard.rank != 0:
             return None
-        shard_cfg = {"rank": 0, "world": 1}
-    m, shard = run_app(run_cfg.run_dir, shard_cfg, lambda shard: run(run_cfg, shard=shard),
-                       finish=lambda: finish_run(run_cfg), dist=distributed)
-    if m is None:  # a shard whose peers are still running
-        print(json.dumps({"run_dir": str(run_cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
-        return None
-    keys = ("pass_rate", "official_pass_rate", "strict_pass_rate", "multi_turn_ppl", "multi_turn_ppl_se",
-            "single_turn_ppl", "single_turn_ppl_se", "history_run")
-    shown = {k: m[k] for k in keys if k in m}
-    shown.update({k: v for k, v in m.items() if k.startswith("pass@") and not k.endswith("_ci")})
-    if "without_errata" in m:
-        shown["pass_rate_without_errata"] = m["without_errata"]["pass_rate"]
-    print(json.dumps({"run_dir": str(run_cfg.run_dir), **shown}))
-    return m.get("pass_rate")  # the value a Hydra sweeper optimises
+        metrics = run_perplexity(run_cfg).metrics
+        print(json.dumps({"run_dir": str(run_cfg.run_dir), **shown(metrics)}))
+    else:
+        metrics = run_app(lambda shard: run(run_cfg, shard=shard), lambda: finish_run(run_cfg), run_cfg, shown)
+    return None if metrics is None else metrics.get("pass_rate")  # the value a Hydra sweeper optimises
 
 
 def main() -> float | None:

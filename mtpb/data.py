@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from results.jsonl import JSONLError, parse_jsonl, write_bytes_atomic
+from results.selection import select as select_problems
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +87,21 @@ class ProblemSet:
         return {p.id: p for p in self.problems}
 
     def select(self, ids: Sequence[int] | None = None, limit: int | None = None) -> "ProblemSet":
-        """The problems with these ids (in id order), then the first `limit` of them."""
-        chosen = list(self.problems)
-        if ids:
-            known = self.by_id()
-            unknown = sorted(set(int(i) for i in ids) - set(known))
-            if unknown:
-                raise DataError(
-                    f"unknown MTPB problem id(s) {unknown}; ids run from {min(known)} to {max(known)}"
-                )
-            wanted = {int(i) for i in ids}
-            chosen = [p for p in chosen if p.id in wanted]
-        if limit is not None:
-            if limit < 0:
-                raise DataError(f"limit must be >= 0 problems (or null for all), got {limit}")
-            chosen = chosen[:limit]
-        return ProblemSet(tuple(chosen), self.source, self.sha256)
+        """The problems with these ids, in id order, then the first `limit` of them (the one
+        selection rule, `results.selection`). Raises DataError naming unknown ids."""
+        known = self.by_id()
+
+        def resolve(raw: object) -> Problem | None:
+            try:
+                return known.get(int(str(raw).removeprefix("mtpb/")))
+            except ValueError:
+                return None
+
+        def unknown(bad: list) -> Exception:
+            return DataError(f"unknown MTPB problem id(s) {bad}; ids run from {min(known)} to {max(known)}")
+
+        return ProblemSet(tuple(select_problems(self.problems, ids, limit, resolve=resolve, unknown=unknown)),
+                          self.source, self.sha256)
 
 
 # ---- parsing -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ resumes) and metrics.json, in the run directory.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -32,8 +33,10 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.scoring import Segment, score_segments
+from results.driver import RunSummary, load_model
 from results.jsonl import Appender, read_objects
 from results.paper_analysis import PPL_FILE, mean_stderr
+from results.provenance import build_manifest
 from results.runs import find_runs
 from results.store import RunStore
 
@@ -41,7 +44,6 @@ from .config import RunConfig, to_dict
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
 from .metrics import problem_key
 from .prompts import PREFIX, TURN_SEPARATOR, single_turn_prompts, turn_comment
-from .summary import REPO, VERSIONED, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +150,6 @@ def summarize_perplexity(rows: Sequence[dict]) -> dict:
 
 def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loaded=None):
     """Compute (or resume) the prompt perplexities of `cfg`'s problems; returns a RunSummary."""
-    from results.provenance import git_commit, library_versions
-    from results.records import Manifest
-
     t0 = time.perf_counter()
     if problem_set is None:
         problem_set = load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
@@ -164,25 +163,17 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
         history = history_completions(history_run, cfg.model.name)
         log.info("mtpb %s perplexity: history from %s", cfg.model.name, history_run)
     if loaded is None:
-        from codegen_model import registry
-
-        spec = registry.ModelSpec(name=cfg.model.name, kind=cfg.model.kind, path=cfg.model.path,
-                                  revision=cfg.model.revision, dtype=cfg.model.dtype, device=cfg.model.device)
-        loaded = registry.load(spec)
+        loaded = load_model(cfg.model)
     model, tokenizer = loaded.model, loaded.tokenizer
-    info = loaded.info.to_dict() if hasattr(loaded.info, "to_dict") else dict(loaded.info or {})
+    info = dataclasses.replace(loaded.info, name=cfg.model.name)  # the run's name for the model
     if history_run is not None:
-        source_hash, weights_hash = RunStore(history_run).manifest().weights_hash, str(info.get("weights_hash", ""))
+        source_hash, weights_hash = RunStore(history_run).manifest().weights_hash, info.weights_hash
         if source_hash and weights_hash and source_hash != weights_hash:
             raise ValueError(f"perplexity.history_run={history_run} was sampled from other weights (hash "
                              f"{source_hash[:12]}) than this model's ({weights_hash[:12]}); "
                              "rerun it with these weights")
-    manifest = Manifest(benchmark="mtpb", model=cfg.model.name, revision=info.get("revision"),
-                        weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
-                        seed=0, sampling={}, mode="perplexity", device=str(info.get("device", "")),
-                        dtype=str(info.get("dtype", "")), versions=library_versions(VERSIONED),
-                        git_commit=git_commit(REPO),
-                        extra={"history": cfg.perplexity.history, "history_run": history_run})
+    manifest = build_manifest("mtpb", info, dataset_hash=problem_set.sha256, mode="perplexity",
+                              extra={"history": cfg.perplexity.history, "history_run": history_run})
     store = RunStore(cfg.run_dir)
     existing = store.manifest()
     if existing is not None and (existing.extra.get("history"), existing.extra.get("history_run")) != \

@@ -1,51 +1,52 @@
-"""One MTPB run: converse, execute as conversations finish, store, score (docs/design.md §4, §5).
+"""MTPB as a `results.driver.Benchmark`: what is MTPB's own (docs/design.md §4, §5).
 
-`run(cfg)` is what `python -m mtpb` calls and what tests call directly:
+The driver (`results.driver`) loads the model, opens or resumes the run directory, takes this
+process's shard, streams samples to the sandbox and writes metrics. This module says what MTPB adds:
+the units (problem x test case x sample, keys ``mtpb/<id>/c<case>/s<sample>``; with
+`exclude_errata` without the cases errata cover), the conversations that generate them
+(`mtpb.conversation`: every missing conversation driven through the generator together; a
+conversation's program is its sample), the scoring job (the official way, judged afterwards by a
+trusted judge), the verdict, and the metrics (`mtpb.metrics`). A resume must also keep the scoring
+and the dataset files.
 
-1. load and select the problems (and, with `exclude_errata`, drop the cases errata cover);
-2. build the generator (or take the one given) and the manifest; open the run directory
-   (`results.store.RunStore`): a new run, or a resume of the same one (same model, data, sampling,
-   mode, limits, scoring and dataset files);
-3. score samples stored by an earlier, killed run but not yet executed;
-4. drive every missing conversation (problem x case x sample) through the generator together
-   (`mtpb.conversation`); each finished conversation is appended to samples.jsonl and its program
-   goes to the sandbox pool, whose verdicts are appended to executions.jsonl as they finish;
-5. rewrite the files in canonical order and write metrics.json (`mtpb.metrics`).
-
-Keys are ``mtpb/<id>/c<case>/s<sample>``; a killed run loses only unfinished conversations, which
-a rerun of the same command regenerates identically.
+`run(cfg)` is what `python -m mtpb` calls for sampling modes (`mode=perplexity` is dispatched by
+the app to `mtpb.perplexity`); `finish_run(cfg)` merges a sharded run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from codegen_model.generator import Completion, Generator
-from results.driver import check_sampling, interrupted_line, print_block, summary_block
-from results.progress import make_progress
-from results.provenance import git_commit, library_versions
+from codegen_model.generator import Generator
+from results import driver
+from results.driver import RunSummary, Unit
+from results.provenance import build_manifest
 from results.records import ExecutionRecord, Manifest, SampleRecord, make_key
-from results.shard import owned_range
-from results.store import RunStore, RunStoreError
-from sandbox import ExecResult, Limits, executor, hide
+from results.report import plural
+from sandbox import ExecResult, Job, Limits
 
-from .config import ModelConfig, RunConfig, to_dict
+from .config import RunConfig
 from .conversation import ConversationSpec, Transcript, converse
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
 from .errata import excluded_cases, load_dataset_files
 from .execution import ScoringJob, sandbox_job
 from .harness import Outcome, read_outcome
-from .metrics import compute_metrics, format_summary, problem_key
+from .metrics import compute_metrics, problem_key
 from .prompts import single_turn_prompts
-from .summary import REPO, VERSIONED, RunSummary  # noqa: F401 (RunSummary: part of this module's API)
+
+if TYPE_CHECKING:  # the type only: importing the registry loads torch
+    from codegen_model.registry import ModelInfo
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MTPB", "RunSummary", "WorkItem", "finish_run", "load_problem_set", "run", "turn_budgets",
+           "turn_prompts", "work_items"]
+
 
 @dataclass(frozen=True)
 class WorkItem:
@@ -53,23 +54,10 @@ class WorkItem:
     case: int
 
 
-def load_generator(model: ModelConfig) -> tuple[Generator, dict]:
-    """The sampling engine for a model config, via codegen_model's registry; and its model info."""
-    if model.kind == "hub" and not model.path:
-        raise ValueError(f"model {model.name!r} has no checkpoint path or Hub repo id; pick one of conf/model/ "
-                         "(model=<name>) or set model.path")
-    from codegen_model import registry
-
-    spec = registry.ModelSpec(name=model.name, kind=model.kind, path=model.path, revision=model.revision,
-                              dtype=model.dtype, device=model.device)
-    generator = registry.build_generator(spec, **model.engine)
-    info = getattr(generator, "model_info", None)
-    info = info() if callable(info) else info
-    return generator, dict(info or {})
-
-
-def select_problems(cfg: RunConfig, problem_set: ProblemSet) -> ProblemSet:
-    return problem_set.select(cfg.problems, cfg.limit)
+def load_problem_set(cfg: RunConfig) -> ProblemSet:
+    """The MTPB file of `cfg`: `data_path`, else the pinned download (checked against its sha256)."""
+    return load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
+                         sha256=cfg.benchmark.sha256 or MTPB_SHA256, cache_dir=cfg.benchmark.cache_dir)
 
 
 def work_items(cfg: RunConfig, problems: Sequence[Problem]) -> list[WorkItem]:
@@ -95,189 +83,105 @@ def turn_budgets(cfg: RunConfig, problem: Problem) -> tuple[int, ...]:
     return (per_turn,) * len(problem.prompts)
 
 
-def build_manifest(cfg: RunConfig, problem_set: ProblemSet, model_info: dict, limits: Limits,
-                   dataset_files: dict[int, dict[str, bytes]]) -> Manifest:
-    import hashlib
+class MTPB:
+    """The MTPB benchmark of one run config in a sampling mode (`results.driver.Benchmark`)."""
 
-    files_digest = {rel: hashlib.sha256(data).hexdigest()
-                    for files in dataset_files.values() for rel, data in files.items()}
-    return Manifest(
-        benchmark="mtpb",
-        model=cfg.model.name,
-        revision=model_info.get("revision", cfg.model.revision),
-        weights_hash=str(model_info.get("weights_hash", "")),
-        dataset_hash=problem_set.sha256,
-        seed=cfg.sampling.seed,
-        sampling=dataclasses.asdict(cfg.sampling),
-        mode=cfg.mode.replace("_", "-"),
-        device=str(model_info.get("device", cfg.model.device)),
-        dtype=str(model_info.get("dtype", cfg.model.dtype)),
-        sandbox_limits={**dataclasses.asdict(limits), "timeout_s": cfg.sandbox.timeout_s},
-        versions=library_versions(VERSIONED),
-        git_commit=git_commit(REPO),
-        selection={"limit": cfg.limit, "problems": list(cfg.problems) if cfg.problems is not None else None},
-        extra={"scoring": cfg.scoring, "dataset_files": files_digest, "dataset_source": problem_set.source,
-               "official_dataset": problem_set.sha256 == MTPB_SHA256,
-               "model": {k: v for k, v in model_info.items() if k not in ("load_s",)}},
-    )
+    name = "mtpb"
+    resume_keys = ("scoring", "dataset_files")  # verdicts scored another way must not be mixed
+
+    def __init__(self, cfg: RunConfig, problem_set: ProblemSet | None = None):
+        if cfg.mode == "perplexity":
+            raise ValueError("mode=perplexity samples nothing: run it with mtpb.perplexity.run_perplexity")
+        self.cfg = cfg
+        self.problem_set = problem_set or load_problem_set(cfg)
+        self.problems = list(self.problem_set.select(cfg.problems, cfg.limit))
+        self.items = work_items(cfg, self.problems)
+        self.dataset_files = load_dataset_files(cfg.datasets_dir, [p.id for p in self.problems]) \
+            if cfg.datasets_dir else {}
+        self.limits = Limits(**cfg.sandbox.limit_fields())
+
+    def units(self) -> list[Unit]:
+        return [Unit(make_key(problem_key(it.problem.id), i, it.case), it, i)
+                for it in self.items for i in range(self.cfg.sampling.n)]
+
+    def describe(self) -> str:
+        return (f"{self.cfg.mode}, {plural(len(self.problems), 'problem')}, {plural(len(self.items), 'test case')} "
+                f"x {plural(self.cfg.sampling.n, 'sample')}")
+
+    def manifest(self, model: ModelInfo) -> Manifest:
+        cfg = self.cfg
+        files_digest = {rel: hashlib.sha256(data).hexdigest()
+                        for files in self.dataset_files.values() for rel, data in files.items()}
+        return build_manifest(
+            "mtpb", model, dataset_hash=self.problem_set.sha256, mode=cfg.mode.replace("_", "-"),
+            seed=cfg.sampling.seed, sampling=dataclasses.asdict(cfg.sampling),
+            sandbox_limits={**dataclasses.asdict(self.limits), "timeout_s": cfg.sandbox.official_timeout_s},
+            selection={"limit": cfg.limit, "problems": list(cfg.problems) if cfg.problems is not None else None},
+            extra={"scoring": cfg.scoring, "dataset_files": files_digest, "dataset_source": self.problem_set.source,
+                   "official_dataset": self.problem_set.sha256 == MTPB_SHA256})
+
+    def reference(self) -> None:
+        return None  # MTPB ships no reference programs a run could sample
+
+    def generate(self, generator: Generator, missing: Sequence[Unit], emit: driver.Emit,
+                 count_tokens: Callable[[int], None]) -> None:
+        """Every missing conversation through the generator together (`mtpb.conversation`)."""
+        units = {(u.problem.problem.id, u.problem.case, u.index): u for u in missing}
+        samples: dict[tuple[int, int], tuple[WorkItem, list[int]]] = {}
+        for unit in missing:
+            samples.setdefault((unit.problem.problem.id, unit.problem.case), (unit.problem, []))[1].append(unit.index)
+        specs = [ConversationSpec(problem_id=it.problem.id, case=it.case,
+                                  prompts=turn_prompts(self.cfg, it.problem, it.case),
+                                  params=tuple(self.cfg.sampling.params(b) for b in turn_budgets(self.cfg, it.problem)),
+                                  samples=tuple(indices)) for it, indices in samples.values()]
+
+        def on_finished(transcript: Transcript) -> None:
+            unit = units[(transcript.spec.problem_id, transcript.spec.case, transcript.sample_index)]
+            emit(unit, sample_record(unit.key, unit.problem, transcript))
+
+        converse(generator, specs, on_finished, lambda completion: count_tokens(completion.n_new_tokens))
+
+    def job(self, unit: Unit, completion: str) -> Job:
+        item = unit.problem
+        scoring = ScoringJob(completion, item.problem.gold(item.case), self.dataset_files.get(item.problem.id))
+        return sandbox_job(scoring, self.limits, self.cfg.sandbox.official_timeout_s, self.cfg.sandbox.guard)
+
+    def execution_record(self, unit: Unit, result: ExecResult) -> ExecutionRecord:
+        return execution_record(unit.key, unit.problem, unit.index, read_outcome(result), result, self.cfg.scoring,
+                                datasets_available=self.cfg.datasets_dir is not None)
+
+    def metrics(self, executions: list[ExecutionRecord], *, generate_s: float = 0.0, tokens: int = 0) -> dict:
+        """Pass rates (official and strict), pass@k, per category and difficulty (`mtpb.metrics`),
+        and the decode throughput when known."""
+        cfg = self.cfg
+        metrics = {
+            "mode": cfg.mode.replace("_", "-"), "scoring": cfg.scoring, "exclude_errata": cfg.exclude_errata,
+            "datasets_dir": cfg.datasets_dir,
+            **compute_metrics(executions, self.problems, ks=cfg.benchmark.ks, n=cfg.sampling.n,
+                              datasets_available=cfg.datasets_dir is not None),
+        }
+        if tokens and generate_s > 0:
+            metrics["tokens"], metrics["generate_s"] = tokens, round(generate_s, 3)
+            metrics["tokens_per_s"] = tokens / generate_s
+        return metrics
+
+    def answer_files(self) -> tuple[str, ...]:
+        """The MTPB file in use, unreadable to the programs (docs/sandbox.md)."""
+        source = getattr(self.problem_set, "source", "")
+        return (source,) if source and "://" not in source else ()
 
 
-def check_resume(store: RunStore, manifest: Manifest) -> None:
-    """Refuse to resume a run scored differently: `passed` of stored executions would be mixed."""
-    existing = store.manifest()
-    if existing is None:
-        return
-    for name in ("scoring", "dataset_files"):
-        old, new = existing.extra.get(name), manifest.extra.get(name)
-        if old != new:
-            raise RunStoreError(f"{store.run_dir} holds a run with {name}={old!r}, this one has {name}={new!r}; "
-                                "use another run_dir, or delete this one to start over")
-
-
-def run(cfg: RunConfig, *, generator: Generator | None = None, model_info: dict | None = None,
-        problem_set: ProblemSet | None = None, shard: tuple[int, int] | None = None) -> RunSummary:
-    """Run (or resume) the MTPB evaluation `cfg` describes; see the module docstring.
-
-    With `shard=(rank, world)` this process takes a contiguous block of the conversations (in
-    problem, case, sample order; `results.shard`), writes its own shard files and computes no metrics:
-    once every rank is done, rank 0 calls `finish` to merge them (samples do not depend on the split)."""
-    if cfg.mode == "perplexity":
-        from .perplexity import run_perplexity
-
-        return run_perplexity(cfg, problem_set=problem_set)
-    t0 = time.perf_counter()
-    if problem_set is None:
-        problem_set = load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
-                                    sha256=cfg.benchmark.sha256 or MTPB_SHA256, cache_dir=cfg.benchmark.cache_dir)
-    problems = list(select_problems(cfg, problem_set))
-    dataset_files = load_dataset_files(cfg.datasets_dir, [p.id for p in problems]) if cfg.datasets_dir else {}
-    if generator is None:
-        generator, model_info = load_generator(cfg.model)
-    model_info = model_info or {}
-    limits = Limits(**cfg.sandbox.limit_fields())
-    manifest = build_manifest(cfg, problem_set, model_info, limits, dataset_files)
-
-    store = RunStore(cfg.run_dir, shard=shard)
-    check_resume(store, manifest)
-    resumed = store.start(to_dict(cfg), manifest)
-    items = work_items(cfg, problems)
-    n = cfg.sampling.n
-    units = [(it, i) for it in items for i in range(n)]
-    wanted = {make_key(problem_key(it.problem.id), i, it.case): (it, i)
-              for it, i in (units[j] for j in owned_range(len(units), shard))}
-    stored = {r.key: r for r in store.samples() if r.key in wanted}
-    executed = store.execution_keys() & set(wanted)
-    log.info("mtpb %s (%s): %d problems, %d test cases x %d samples, %s (%d samples, %d executions stored)",
-             cfg.model.name, cfg.mode, len(problems), len(items), n, "resuming" if resumed else "new run",
-             len(stored), len(executed))
-
-    progress = make_progress(cfg.progress, total=len(wanted), initial=len(stored), log_every_s=cfg.log_every_s,
-                             desc=f"mtpb {cfg.model.name} {cfg.mode} t{cfg.sampling.temperature}")
-    counts = {"generated": 0, "executed": 0, "tokens": 0}
-
-    def job(item: WorkItem, program: str) -> ScoringJob:
-        return ScoringJob(program, item.problem.gold(item.case), dataset_files.get(item.problem.id))
-
-    def store_results(results) -> None:  # (tag, ExecResult) pairs from the sandbox, on this thread
-        for (key, item, index), result in results:
-            store.append_execution(execution_record(key, item, index, read_outcome(result), result, cfg.scoring,
-                                                    datasets_available=cfg.datasets_dir is not None))
-            counts["executed"] += 1
-            progress.update(executions=1)
-
-    def submit(item: WorkItem, key: str, index: int, program: str) -> None:
-        pool.submit(sandbox_job(job(item, program), limits, cfg.sandbox.timeout_s, cfg.sandbox.guard),
-                    tag=(key, item, index))
-
-    def on_finished(transcript: Transcript) -> None:
-        item = by_unit[(transcript.spec.problem_id, transcript.spec.case)]
-        key = make_key(problem_key(item.problem.id), transcript.sample_index, item.case)
-        store.append_sample(sample_record(key, item, transcript))
-        stored[key] = None
-        counts["generated"] += 1
-        progress.update(samples=1)
-        submit(item, key, transcript.sample_index, transcript.program)
-        store_results(pool.finished())
-
-    def on_turn(completion: Completion) -> None:
-        counts["tokens"] += completion.n_new_tokens
-        progress.update(tokens=completion.n_new_tokens)
-
-    by_unit = {(it.problem.id, it.case): it for it in items}
-    hide(_answer_files(problem_set))
-    check_sampling(cfg.sampling.temperature, cfg.sampling.n)
-    try:
-        with progress, executor(cfg.sandbox.workers, limits) as pool:
-            for key, record in stored.items():
-                if key not in executed:
-                    item, index = wanted[key]
-                    submit(item, key, index, record.completion)
-            specs = []
-            for it in items:
-                missing = tuple(i for i in range(n)
-                                if (key := make_key(problem_key(it.problem.id), i, it.case)) in wanted
-                                and key not in stored)
-                if missing:
-                    specs.append(ConversationSpec(
-                        problem_id=it.problem.id, case=it.case, prompts=turn_prompts(cfg, it.problem, it.case),
-                        params=tuple(cfg.sampling.params(b) for b in turn_budgets(cfg, it.problem)), samples=missing))
-            converse(generator, specs, on_finished, on_turn)
-            generate_s = time.perf_counter() - t0
-            store_results(pool.as_completed())
-    except KeyboardInterrupt:
-        store.close()
-        print_block(interrupted_line("mtpb", cfg.run_dir, len(stored), len(executed) + counts["executed"]))
-        raise SystemExit(130) from None
-    store.close()
-
-    missing_keys = set(wanted) - set(stored)
-    if missing_keys:
-        raise RuntimeError(f"the generator finished without {len(missing_keys)} conversations, "
-                           f"e.g. {sorted(missing_keys)[:3]}")
-    metrics = finish(cfg, problems, store, generate_s=generate_s, tokens=counts["tokens"]) if shard is None else {}
-    if shard is None:
-        per_problem = cfg.per_problem
-        print_block(summary_block("mtpb", cfg.run_dir, metrics, store.executions(), per_problem=per_problem))
-    elapsed = time.perf_counter() - t0
-    log.info("mtpb %s: generated %d conversations (%d tokens), executed %d programs in %.1f s",
-             cfg.model.name, counts["generated"], counts["tokens"], counts["executed"], elapsed)
-    return RunSummary(Path(cfg.run_dir), metrics, counts["generated"], counts["executed"], elapsed,
-                      generate_s, counts["tokens"])
+def run(cfg: RunConfig, *, generator: Generator | None = None, problem_set: ProblemSet | None = None,
+        shard: tuple[int, int] | None = None) -> RunSummary:
+    """Run (or resume) the MTPB evaluation `cfg` describes (results.driver.run). With
+    `shard=(rank, world)` this process takes a contiguous block of the conversations (in problem,
+    case, sample order) and computes no metrics: `finish_run` merges the shards."""
+    return driver.run(MTPB(cfg, problem_set), generator=generator, shard=shard)
 
 
 def finish_run(cfg: RunConfig, problem_set: ProblemSet | None = None) -> dict:
     """Merge a sharded run's files and write its metrics (every shard must be complete)."""
-    if problem_set is None:
-        problem_set = load_problems(cfg.data_path, url=cfg.benchmark.url or MTPB_URL,
-                                    sha256=cfg.benchmark.sha256 or MTPB_SHA256, cache_dir=cfg.benchmark.cache_dir)
-    return finish(cfg, list(select_problems(cfg, problem_set)), RunStore(cfg.run_dir))
-
-
-def finish(cfg: RunConfig, problems: Sequence[Problem], store: RunStore, *, generate_s: float = 0.0,
-           tokens: int = 0) -> dict:
-    """Canonical files and metrics.json over the selected problems and cases."""
-    store.finalize()
-    items = work_items(cfg, problems)
-    units = {(problem_key(it.problem.id), it.case) for it in items}
-    executions = [e for e in store.executions()
-                  if (e.problem_id, e.case_index) in units and e.sample_index < cfg.sampling.n]
-    expected = len(items) * cfg.sampling.n
-    if len(executions) != expected:
-        raise RuntimeError(f"{cfg.run_dir}: {len(executions)} of {expected} executions stored; "
-                           "rerun the same command to complete the run")
-    metrics = {
-        "benchmark": "mtpb", "model": cfg.model.name, "mode": cfg.mode.replace("_", "-"), "scoring": cfg.scoring,
-        **{k: getattr(cfg.sampling, k) for k in ("temperature", "top_p", "top_k", "n", "max_new_tokens", "seed")},
-        "exclude_errata": cfg.exclude_errata, "datasets_dir": cfg.datasets_dir,
-        **compute_metrics(executions, problems, ks=cfg.benchmark.ks, n=cfg.sampling.n,
-                          datasets_available=cfg.datasets_dir is not None),
-    }
-    if tokens and generate_s > 0:
-        metrics["tokens"], metrics["generate_s"] = tokens, round(generate_s, 3)
-        metrics["tokens_per_s"] = tokens / generate_s
-    store.write_metrics(metrics)
-    log.info("mtpb %s:\n%s", cfg.model.name, format_summary(metrics))
-    return metrics
+    return driver.finish(MTPB(cfg, problem_set))
 
 
 def sample_record(key: str, item: WorkItem, transcript: Transcript) -> SampleRecord:
@@ -314,9 +218,3 @@ def compact_value(value: dict | None, max_json_chars: int = 2000, max_repr_chars
     if out["json"] is not None and len(json.dumps(out["json"])) > max_json_chars:
         out["json"] = None
     return out
-
-
-def _answer_files(problem_set) -> tuple[str, ...]:
-    """The MTPB file in use, unreadable to the programs (docs/sandbox.md)."""
-    source = getattr(problem_set, "source", "")
-    return (source,) if source and "://" not in source else ()

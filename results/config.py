@@ -18,6 +18,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional
 
 from omegaconf import MISSING, OmegaConf
@@ -25,6 +26,7 @@ from omegaconf import MISSING, OmegaConf
 from codegen_model.generator import SamplingParams
 
 MODEL_KINDS = ("hub", "tiny-random", "reference")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 PROGRESS = ("auto", "bar", "log", "off")
 
@@ -261,6 +263,11 @@ def selection_suffix(limit: Any, problems: Any) -> str:
 OmegaConf.register_new_resolver("selection", selection_suffix, replace=True)
 
 
+def known_models(conf_dir: Path = CONF_DIR) -> list[str]:
+    """The model names `model=` accepts: the files of conf/model/."""
+    return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+
+
 def shared_data(*parts: str) -> str | None:
     """`$CODEGEN_SHARED_DATA/<parts>` when the variable is set and that path exists, else None.
 
@@ -273,5 +280,5 @@ def shared_data(*parts: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
-__all__ = ["CommonRunConfig", "ModelConfig", "SamplingConfig", "SandboxConfig", "ShardConfig",
-           "allowed_range", "check_fields", "schema_keys", "setting", "shared_data", "to_dict"]
+__all__ = ["CONF_DIR", "CommonRunConfig", "ModelConfig", "SamplingConfig", "SandboxConfig", "ShardConfig",
+           "allowed_range", "check_fields", "known_models", "schema_keys", "setting", "shared_data", "to_dict"]

@@ -28,15 +28,15 @@ from typing import Any, Mapping, Optional
 
 from codegen_model.scoring import Segment, score_segments
 from results.config import check_fields, positive_int, setting, to_dict
+from results.driver import load_model
 from results.jsonl import Appender, read_objects
 from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_pass_run, prompt_ppl_split
-from results.records import Manifest
+from results.provenance import build_manifest
 from results.runs import load_run, load_runs
 from results.store import RunStore
 
 from ..config import BenchmarkConfig, ModelConfig
 from ..data import load_problems, select
-from ..manifest import git_commit, library_versions
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +110,10 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
     else:
         pass_run = find_pass_run(cfg.model.name, cfg.search_dir or Path(cfg.run_dir).parent)
     if loaded is None:
-        from codegen_model import registry
-
-        if cfg.model.kind == "hub" and not cfg.model.path:
-            raise ValueError(f"model {cfg.model.name!r} has no checkpoint path or Hub repo id; set model.path")
-        loaded = registry.load(registry.ModelSpec(name=cfg.model.name, kind=cfg.model.kind, path=cfg.model.path,
-                                                  revision=cfg.model.revision, dtype=cfg.model.dtype,
-                                                  device=cfg.model.device))
-    info = loaded.info.to_dict() if hasattr(loaded.info, "to_dict") else dict(loaded.info or {})
-    manifest = Manifest(benchmark="humaneval", model=cfg.model.name, revision=info.get("revision"),
-                        weights_hash=str(info.get("weights_hash", "")), dataset_hash=problem_set.sha256,
-                        mode=MODE, device=str(info.get("device", "")), dtype=str(info.get("dtype", "")),
-                        versions=library_versions(), git_commit=git_commit(),
-                        extra={"dataset_source": problem_set.source})
+        loaded = load_model(cfg.model)
+    info = dataclasses.replace(loaded.info, name=cfg.model.name)  # the run's name for the model
+    manifest = build_manifest("humaneval", info, dataset_hash=problem_set.sha256, mode=MODE,
+                              extra={"dataset_source": problem_set.source})
     store = RunStore(cfg.run_dir)
     store.start(to_dict(cfg), manifest)
     path = Path(cfg.run_dir) / PPL_FILE

@@ -21,8 +21,9 @@ from mtpb.perplexity import (
     single_turn_segment,
     summarize_perplexity,
 )
+from mtpb.perplexity import run_perplexity as run  # mode=perplexity: python -m mtpb dispatches here
 from mtpb.prompts import PREFIX
-from mtpb.runner import run
+from mtpb.runner import run as run_sampling
 from results.cli import main as results_main
 
 from ..unit.test_results_tables import make_run
@@ -81,7 +82,7 @@ def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path, capsys):
     assert run(cfg).n_generated == 0  # resumed: every case already computed
     # the history of an existing multi-turn run conditions the later turns
     source = config(tmp_path, "problems=[3]", name="source")
-    run(source, generator=ScriptedGenerator(reference_answer(problem_set.problems)), problem_set=problem_set)
+    run_sampling(source, generator=ScriptedGenerator(reference_answer(problem_set.problems)), problem_set=problem_set)
     hist = config(tmp_path, "mode=perplexity", "problems=[3]", f"perplexity.history_run={source.run_dir}",
                   f"data_path={mtpb_path}", name="hist")
     h = run(hist).metrics
@@ -108,7 +109,7 @@ def test_history_is_the_models_own_completions_hand_checked(tiny, tmp_path, mtpb
     turns, each scored given the prefix and the earlier turns' prompts and completions."""
     problem_set = load_problems(mtpb_path)
     source = config(tmp_path, "problems=[3]", name="source")
-    run(source, generator=ScriptedGenerator(reference_answer(problem_set.problems)), problem_set=problem_set)
+    run_sampling(source, generator=ScriptedGenerator(reference_answer(problem_set.problems)), problem_set=problem_set)
     turns = history_completions(source.run_dir)[("mtpb/3", 0)]
     prompts = problem_set.by_id()[3].filled_prompts(0)
     assert len(turns) == len(prompts) and all(turns)

@@ -13,7 +13,8 @@ from hydra import compose, initialize_config_dir
 from mtpb.config import from_dictconfig
 from mtpb.data import load_problems
 from mtpb.errata import excluded_cases
-from mtpb.runner import finish, run
+from mtpb.runner import MTPB, run
+from results.driver import finish
 from results.store import RunStore, RunStoreError
 
 from .mtpb_scripted import Killed, ScriptedGenerator, reference_answer
@@ -203,7 +204,7 @@ def test_two_shards_merge_into_the_single_process_run(tmp_path, problem_set):
         assert summary.metrics == {}
         sizes.append(summary.n_generated)
     assert sizes == [10, 10]
-    metrics = finish(sharded, list(problem_set.select([3, 12])), RunStore(sharded.run_dir, shard=(0, 2)))
+    metrics = finish(MTPB(sharded, problem_set), RunStore(sharded.run_dir, shard=(0, 2)))
     assert not list(Path(sharded.run_dir).glob("*.rank*"))
     for kind in ("samples", "executions"):
         assert stable_lines(Path(sharded.run_dir), kind) == stable_lines(Path(single.run_dir), kind)

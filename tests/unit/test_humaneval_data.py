@@ -104,13 +104,15 @@ def test_hub_source_arguments_and_errors(bundled, monkeypatch):
 
 
 def test_select(bundled):
+    """The one selection rule (results.selection): named problems once each, in the dataset's order
+    (as MTPB's), then the first `limit`."""
     assert [p.task_id for p in select(bundled, limit=3)] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     chosen = select(bundled, task_ids=["HumanEval/7", "3", 7], limit=None)
-    assert [p.task_id for p in chosen] == ["HumanEval/7", "HumanEval/3"]
-    assert [p.task_id for p in select(bundled, task_ids=["9", "8"], limit=1)] == ["HumanEval/9"]
+    assert [p.task_id for p in chosen] == ["HumanEval/3", "HumanEval/7"]
+    assert [p.task_id for p in select(bundled, task_ids=["9", "8"], limit=1)] == ["HumanEval/8"]
     with pytest.raises(KeyError, match="unknown task id 'HumanEval/999'.*164 problems"):
         select(bundled, task_ids=["HumanEval/999"])
-    with pytest.raises(ValueError, match="limit must be >= 1"):
+    with pytest.raises(ValueError, match="limit must be an integer >= 1"):
         select(bundled, limit=0)
 
 

@@ -1,11 +1,11 @@
-"""The run layer's shared edges (results/driver.py): plurals, the greedy warning, the summary
+"""The run layer's shared edges (results/report.py): plurals, the greedy warning, the summary
 block, the Ctrl-C line, and the merge lock a sharded run leaves behind (docs/design.md §5)."""
 
 from __future__ import annotations
 
 import logging
 
-from results import driver
+from results import report as driver
 from results.records import ExecutionRecord
 from results.shard import Shard, mark_done, run_sharded
 
@@ -17,7 +17,7 @@ def test_plural_says_one_problem_and_two_problems():
 
 def test_greedy_with_several_samples_warns_once(caplog, monkeypatch):
     monkeypatch.setattr(driver, "_warned", set())
-    with caplog.at_level(logging.WARNING, logger="results.driver"):
+    with caplog.at_level(logging.WARNING, logger="results.report"):
         driver.check_sampling(0.0, 5)
         driver.check_sampling(0.0, 5)
         driver.check_sampling(0.0, 1)
