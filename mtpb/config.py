@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, ClassVar, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from results.aliases import Alias
 from results.config import (
     CommonRunConfig,
     ModelConfig,
@@ -29,6 +30,12 @@ from results.config import SandboxConfig as SharedSandboxConfig
 
 MODES = ("multi_turn", "single_turn", "perplexity")
 SCORINGS = ("official", "strict")
+# Old override keys, still accepted (results/aliases.py rewrites them; docs/design.md §6). Before,
+# `sandbox.timeout_s` was the official in-process limit and the sandbox killed at timeout_s + wall_grace_s.
+ALIASES = (
+    Alias("sandbox.timeout_s", "sandbox.official_timeout_s"),
+    Alias("sandbox.wall_grace_s", "sandbox.wall_s", plus="sandbox.official_timeout_s"),
+)
 
 
 @dataclass
@@ -99,6 +106,7 @@ class PerplexityConfig:
 class RunConfig(CommonRunConfig):
     """One MTPB run: the CodeGen paper's protocol by default (§4.3: top-p 0.95, T 0.2)."""
 
+    ALIASES: ClassVar[tuple[Alias, ...]] = ALIASES
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
@@ -136,5 +144,5 @@ def from_dictconfig(cfg: Any) -> RunConfig:
     return convert(cfg, RunConfig)
 
 
-__all__ = ["MODES", "SCORINGS", "BenchmarkConfig", "ModelConfig", "PerplexityConfig", "RunConfig",
+__all__ = ["ALIASES", "MODES", "SCORINGS", "BenchmarkConfig", "ModelConfig", "PerplexityConfig", "RunConfig",
            "SamplingConfig", "SandboxConfig", "from_dictconfig", "to_dict"]

@@ -12,6 +12,8 @@ What it adds around `hydra.main`:
 - Every user error (a config value, a dataset line, a checkpoint, a run directory, no sandbox) is
   one line on stderr, `error: ...`, and exit status 2; `HYDRA_FULL_ERROR=1` shows the traceback.
 - `threads=auto|N` sets torch's intra-op threads (`torch.set_num_threads`) before the run.
+- Old override keys (the schema's `ALIASES` table, results/aliases.py) are rewritten to today's
+  before anything else, with one warning line each on stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Callable, Mapping
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
+from results.aliases import rewrite
 from results.config import allowed_range, schema_keys
 
 log = logging.getLogger(__name__)
@@ -226,7 +229,8 @@ def apply_threads(run_cfg: Any) -> None:
 def main(config_name: str, schema: type, run: Callable[[Any], Any], doc: str = "",
          argv: list[str] | None = None, prog: str | None = None) -> Any:
     """Run the Hydra app `config_name` (conf/<name>.yaml): `run(run_cfg)` gets the checked config.
-    `prog`: the module users run (default: `config_name`)."""
+    `prog`: the module users run (default: `config_name`). The old keys of `schema.ALIASES` are
+    rewritten first (results/aliases.py)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["list"]:
         print(list_text())
@@ -234,6 +238,10 @@ def main(config_name: str, schema: type, run: Callable[[Any], Any], doc: str = "
     if "-h" in argv or "--help" in argv:
         print(help_text(config_name, schema, doc, prog))
         return None
+    try:
+        argv = rewrite(argv, getattr(schema, "ALIASES", ()))
+    except ValueError as e:
+        fail(str(e))
     if not any(a.split("=")[0] in _UNCHECKED_FLAGS for a in argv):
         try:
             precheck(config_name, argv, schema)
@@ -316,6 +324,11 @@ def help_text(config_name: str, schema: type, doc: str = "", prog: str | None = 
         rows.append((key, shown if len(shown) <= 30 else shown[:27] + "...", f.metadata.get("allowed", "")))
     width = max(len(k) for k, _, _ in rows)
     lines += [f"  {k:<{width}}  {v:<14} {a}" for k, v, a in rows]
+    aliases = getattr(schema, "ALIASES", ())
+    if aliases:
+        lines += ["", "old names (still accepted, with a warning):"]
+        lines += [f"  {a.old} -> {a.new}" + (f" = {a.plus} + {a.old.rsplit('.', 1)[-1]}" if a.plus else "")
+                  for a in aliases]
     lines += ["", "Environment: CODEGEN_SHARED_DATA=DIR holds the offline data (DIR/mtpb/mtpb.jsonl, "
               "DIR/codegen-tokenizer/); see the README."]
     return "\n".join(lines)

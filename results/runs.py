@@ -22,6 +22,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+import results.aliases  # noqa: F401  (registers ${alias_plus:...}, which a job's run_dir may refer to)
 from results.metrics import executions_frame
 from results.records import Manifest, RecordError
 from results.store import MANIFEST_FILE, RunStore

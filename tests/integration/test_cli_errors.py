@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,3 +60,24 @@ def test_an_unknown_problem_id_is_one_line_and_leaves_no_run_directory(tmp_path,
     line = _one_line_error(proc)
     assert all(w in line for w in words), line
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["outputs", "outputs/earlier"]
+
+
+def test_an_old_key_runs_with_one_warning_line(tmp_path):
+    proc = _app("humaneval", "model=reference", "limit=1", "sampling.n=1", "sandbox.timeout_s=4",
+                f"run_dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: sandbox.timeout_s is now sandbox.wall_s (the old name still works)"]
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["sandbox_limits"]["wall_s"] == 4.0
+
+
+@pytest.mark.parametrize("app, old, new", [
+    ("humaneval", "sandbox.timeout_s=4", "sandbox.wall_s=5"),
+    ("mtpb", "sandbox.wall_grace_s=5", "sandbox.wall_s=40"),
+])
+def test_an_old_key_with_its_new_name_is_one_line_and_no_directory(tmp_path, app, old, new):
+    proc = subprocess.run([sys.executable, "-m", app, "model=tiny-random", old, new], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    line = _one_line_error(proc)
+    assert old in line and new in line and f"give only {new.split('=')[0]}" in line
+    assert proc.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []

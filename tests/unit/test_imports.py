@@ -5,8 +5,8 @@
 - results: pandas, numpy, matplotlib, scipy, PyYAML, tqdm, stdlib; of ours codegen_model's protocol types and
   sandbox's API (the app entry results/app.py and the shared schema results/config.py also load models).
 - humaneval, mtpb: may use codegen_model, sandbox, results; never each other.
-- Hydra / OmegaConf only in a package's `__main__.py` and its small `config.py`, and in the one
-  app entry `results/app.py`.
+- Hydra / OmegaConf only in a package's `__main__.py` and its small `config.py`, in the one
+  app entry `results/app.py` and the old-key rewriting it does first, `results/aliases.py`.
 - transformers is a test-only dependency: no package imports it.
 """
 
@@ -37,7 +37,7 @@ ALLOWED_OURS = {
 }
 HYDRA = {"hydra", "omegaconf"}
 # results/runs.py resolves the `${...}` interpolations of the `.hydra/config.yaml` files Hydra writes
-HYDRA_FILES = {"__main__.py", "config.py", "results/app.py", "results/runs.py"}
+HYDRA_FILES = {"__main__.py", "config.py", "results/app.py", "results/aliases.py", "results/runs.py"}
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
