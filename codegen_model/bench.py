@@ -84,7 +84,7 @@ def load(args) -> tuple[CodeGenForCausalLM, object]:
 
         return tiny_model(dtype=dtype, device=device), tiny_tokenizer()
     if args.model:
-        from .weights import load_model
+        from .registry import load_model
 
         model = load_model(args.model, dtype=dtype, device=device)
         from .tokenizer import load_tokenizer
@@ -129,7 +129,7 @@ def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device
                     p.fill_(1.0)
                 else:
                     p.normal_(0.0, config.initializer_range, generator=g)
-    # the rotary table stays fp32, as weights.load_model leaves it
+    # the rotary table stays fp32, as registry.load_model leaves it
     rotary_dim = config.rotary_dim or config.head_dim
     model.transformer.rotary_table = sinusoidal_table(config.n_positions, rotary_dim).to(device)
     return model.eval().requires_grad_(False)
