@@ -50,6 +50,7 @@ from .config import CODEGEN_350M, CodeGenConfig
 from .engine import Engine
 from .generator import Request, SamplingParams
 from .model import CodeGenForCausalLM, sinusoidal_table
+from .stop import StopSequences
 
 log = logging.getLogger("codegen_model.bench")
 
@@ -64,23 +65,11 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 HE = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=128, seed=0)
 MTPB = SamplingParams(temperature=0.2, top_p=0.95, max_new_tokens=64, seed=0)
-HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 CODE = ('def histogram(values, bins=10):\n    """Count how many values fall in each of `bins` equal-width '
         'intervals between the smallest and the largest value, and return the counts as a list."""\n'
         '    lo, hi = min(values), max(values)\n    width = (hi - lo) / bins or 1\n    counts = [0] * bins\n'
         '    for v in values:\n        i = min(int((v - lo) / width), bins - 1)\n        counts[i] += 1\n'
         '    return counts\n\n\n')
-
-
-class StopAt:
-    """The HumanEval stop rule (cut at the first stop sequence), as a StopRule."""
-
-    def __init__(self, seqs=HUMANEVAL_STOP):
-        self.seqs, self.lookahead = seqs, max(len(s) for s in seqs) - 1
-
-    def __call__(self, text: str) -> int | None:
-        hits = [i for s in self.seqs if (i := text.find(s)) != -1]
-        return min(hits) if hits else None
 
 
 # ----------------------------------------------------------------------------- setup
@@ -95,7 +84,7 @@ def load(args) -> tuple[CodeGenForCausalLM, object]:
 
         return tiny_model(dtype=dtype, device=device), tiny_tokenizer()
     if args.model:
-        from .weights import load_model
+        from .registry import load_model
 
         model = load_model(args.model, dtype=dtype, device=device)
         from .tokenizer import load_tokenizer
@@ -140,7 +129,7 @@ def random_model(config: CodeGenConfig, dtype: torch.dtype, device: torch.device
                     p.fill_(1.0)
                 else:
                     p.normal_(0.0, config.initializer_range, generator=g)
-    # the rotary table stays fp32, as weights.load_model leaves it
+    # the rotary table stays fp32, as registry.load_model leaves it
     rotary_dim = config.rotary_dim or config.head_dim
     model.transformer.rotary_table = sinusoidal_table(config.n_positions, rotary_dim).to(device)
     return model.eval().requires_grad_(False)
@@ -392,7 +381,7 @@ def stop(model, tok, hf, new: int, biased: bool = True, samples: int = 32, slots
     at spread-out lengths (a real checkpoint stops by itself)."""
     params = SamplingParams(**{**HE.__dict__, "max_new_tokens": new})
     prompt = prompt_ids(tok, 150)
-    rule = StopAt()
+    rule = StopSequences()  # the HumanEval paper's sequences
     with stop_bias(model, tok, hf, biased):
         engine = Engine(model, tok, max_batch=slots, **(options or {}))
         out, wall = run_ours(engine, [Request(key="stop", prompt=prompt, params=params, n=samples, stop=rule)])

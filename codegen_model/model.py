@@ -27,7 +27,9 @@ from torch import nn
 
 from .cache import Cache, DynamicCache
 from .config import CodeGenConfig
+from .hub import resolve_checkpoint
 from .outputs import BaseModelOutputWithPast, CausalLMOutput, CausalLMOutputWithPast, ModelOutput  # noqa: F401
+from .weights import load_from_folder, save_model
 
 
 def sinusoidal_table(n_positions: int, dim: int) -> torch.Tensor:
@@ -190,12 +192,9 @@ class CodeGenPreTrainedModel(nn.Module):
             if dtype not in (None, "auto") and dtype != torch_dtype:
                 raise ValueError("pass dtype or torch_dtype, not both")
             dtype = torch_dtype
-        from .hub import resolve_checkpoint  # lazily: weights -> model
-        from .weights import load_from_folder
-
         checkpoint = resolve_checkpoint(pretrained_model_name_or_path, revision)
-        model = load_from_folder(checkpoint.folder, "auto" if dtype is None else dtype, device or "cpu",
-                                 source=checkpoint.source, bare=cls is CodeGenModel)
+        model = load_from_folder(checkpoint.folder, cls, "auto" if dtype is None else dtype, device or "cpu",
+                                 source=checkpoint.source)
         model.requires_grad_(True)  # the harness's loader freezes; transformers' from_pretrained does not
         if config is not None and config != model.config:
             raise ValueError(f"{checkpoint.source}: the config passed differs from the checkpoint's config.json; "
@@ -209,9 +208,16 @@ class CodeGenPreTrainedModel(nn.Module):
         `from_pretrained` reads. Only safetensors is written (safe_serialization=False raises)."""
         if not safe_serialization:
             raise ValueError("save_pretrained writes safetensors only; drop safe_serialization=False")
-        from .weights import save_model
-
         return save_model(self, save_directory, max_shard_bytes=_bytes(max_shard_size))
+
+    def materialize_buffers(self, device: torch.device | str) -> None:
+        """Build on `device` the buffers checkpoints do not carry (the non-persistent rotary
+        table), where a build on the meta device left them empty: `weights.load_from_folder`
+        builds the model there and assigns only the checkpoint's tensors. Others are left as they are."""
+        for module in self.modules():
+            if isinstance(module, CodeGenModel) and module.rotary_table.is_meta:
+                rd = module.config.rotary_dim or module.config.head_dim
+                module.rotary_table = sinusoidal_table(module.config.n_positions, rd).to(device)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -33,6 +33,14 @@ RELEASED_N_PARAMS = {"350M": 356_712_448, "2B": 2_779_356_160, "6B": 7_064_213_5
 SHARED_TOKENIZER = "codegen-tokenizer"
 
 
+def load_model(name_or_path: str | os.PathLike, dtype: str | torch.dtype = torch.float32,
+               device: str | torch.device = "cpu", revision: str | None = None) -> CodeGenForCausalLM:
+    """Our CodeGen with the weights of a local checkpoint folder or a Hub repo id (cached), frozen
+    in eval mode (`weights.load_from_folder`); raises CheckpointError / DeviceError as it does."""
+    checkpoint = resolve_checkpoint(name_or_path, revision)
+    return load_from_folder(checkpoint.folder, CodeGenForCausalLM, dtype, device, source=checkpoint.source)
+
+
 def documented_n_params(name: str) -> int | None:
     """The parameter count of the released checkpoint called `name` (codegen-350M-mono, ...), else None."""
     parts = name.split("-")
@@ -164,7 +172,7 @@ def load(spec: ModelSpec) -> LoadedModel:
         path, folder, revision, digest = spec.path or "tiny-random", "", None, tiny.state_hash(model)
     else:
         checkpoint = resolve_checkpoint(spec.path, spec.revision)
-        model = load_from_folder(checkpoint.folder, dtype, device, source=checkpoint.source)
+        model = load_from_folder(checkpoint.folder, CodeGenForCausalLM, dtype, device, source=checkpoint.source)
         tokenizer = _tokenizer_for(checkpoint.folder)
         path, folder = spec.path, str(checkpoint.folder)
         revision, digest = checkpoint.commit or spec.revision, weights_hash(checkpoint.folder)

@@ -5,7 +5,9 @@ A checkpoint folder holds `config.json` and the weights as `model.safetensors` o
 possibly sharded with a `*.index.json`. Loading:
 
 1. the config is read and validated; the device is checked to run the requested dtype;
-2. the model is built on the meta device (no memory, no random init);
+2. the model (of the class the caller passes: this module never imports model.py, which uses it
+   for `from_pretrained` / `save_pretrained`; docs/design.md §1) is built on the meta device
+   (no memory, no random init);
 3. every key and shape of the checkpoint is checked against the model before any tensor is read;
    the legacy per-layer buffers `attn.causal_mask` / `attn.masked_bias` are skipped, nothing else;
 4. tensors are read one at a time, moved to the device, cast, and assigned
@@ -29,14 +31,14 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .config import CodeGenConfig
-from .hub import CONFIG_FILE, WEIGHT_FORMATS, Checkpoint, CheckpointError, resolve_checkpoint
-from .model import CodeGenForCausalLM, CodeGenModel, sinusoidal_table
+from .hub import CONFIG_FILE, WEIGHT_FORMATS, CheckpointError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CheckpointError", "DeviceError", "load_model", "load_from_folder", "weight_files",
+__all__ = ["CheckpointError", "DeviceError", "load_from_folder", "weight_files",
            "weights_hash", "save_model", "resolve_dtype", "check_device"]
 
 LEGACY_BUFFER = re.compile(r"^transformer\.h\.\d+\.attn\.(causal_mask|masked_bias)$")
@@ -287,13 +289,15 @@ def _check_keys(source: str, config: CodeGenConfig, expected: dict[str, tuple], 
                           f"{'; '.join(parts)}{layers}; {hint}")
 
 
-def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch.float32,
-                     device: str | torch.device = "cpu", source: str | None = None,
-                     bare: bool = False) -> CodeGenForCausalLM | CodeGenModel:
-    """Our model with the weights of one local checkpoint folder (see the module docstring).
+def load_from_folder(folder: str | os.PathLike, model_class: type[nn.Module],
+                     dtype: str | torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                     source: str | None = None) -> nn.Module:
+    """`model_class` (CodeGenForCausalLM or CodeGenModel) with the weights of one local checkpoint
+    folder (see the module docstring), frozen, in eval mode.
 
-    bare=True: the `CodeGenModel` without the head, from a full checkpoint (lm_head.* is skipped)
-    or from a bare one (keys without the "transformer." prefix, as transformers saves CodeGenModel).
+    The bare `CodeGenModel` (no `lm_head`) loads from a full checkpoint (lm_head.* is skipped) or
+    from a bare one (keys without the "transformer." prefix, as transformers saves CodeGenModel).
+    Buffers that checkpoints do not carry are built by the model's `materialize_buffers(device)`.
     """
     t0 = time.perf_counter()
     folder = Path(folder)
@@ -307,7 +311,8 @@ def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch
     dev = check_device(device, dtype)
 
     with torch.device("meta"):
-        model = CodeGenModel(config) if bare else CodeGenForCausalLM(config)
+        model = model_class(config)
+    bare = not hasattr(model, "lm_head")  # CodeGenModel: its keys lack the "transformer." prefix
     prefix = "transformer." if bare else ""
     expected = {prefix + k: tuple(v.shape) for k, v in model.state_dict().items()}
     shards = [_open_shard(p) for p in weight_files(folder)]
@@ -343,34 +348,13 @@ def load_from_folder(folder: str | os.PathLike, dtype: str | torch.dtype = torch
     del shards, where
     model.load_state_dict(state, assign=True, strict=True)
     del state
-    _materialize_buffers(model, config, dev)
+    model.materialize_buffers(dev)
+    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    assert not meta, f"tensors left on the meta device after loading: {meta[:3]}; teach materialize_buffers"
     model.eval().requires_grad_(False)
     log.info("loaded %s (%s, %s) in %.1f s", source, str(dtype).removeprefix("torch."), dev,
              time.perf_counter() - t0)
     return model
-
-
-def _materialize_buffers(model: CodeGenForCausalLM, config: CodeGenConfig, device: torch.device) -> None:
-    """Build the buffers a checkpoint does not carry (they were left on the meta device)."""
-    for name, buf in list(model.named_buffers()):
-        if not buf.is_meta:
-            continue
-        if name in ("transformer.rotary_table", "rotary_table"):
-            rd = config.rotary_dim or config.head_dim
-            owner = model.transformer if name.startswith("transformer.") else model
-            owner.rotary_table = sinusoidal_table(config.n_positions, rd).to(device)
-        else:
-            raise AssertionError(f"buffer {name} is not in checkpoints and weights.py does not know how "
-                                 "to build it: teach _materialize_buffers")
-    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    assert not meta, f"tensors left on the meta device after loading: {meta[:3]}"
-
-
-def load_model(name_or_path: str | os.PathLike, dtype: str | torch.dtype = torch.float32,
-               device: str | torch.device = "cpu", revision: str | None = None) -> CodeGenForCausalLM:
-    """Our CodeGen with the weights of a local checkpoint folder or a Hub repo id (cached)."""
-    checkpoint: Checkpoint = resolve_checkpoint(name_or_path, revision)
-    return load_from_folder(checkpoint.folder, dtype, device, source=checkpoint.source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +389,7 @@ def weights_hash(folder: str | os.PathLike) -> str:
     return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def save_model(model: CodeGenForCausalLM | CodeGenModel, folder: str | os.PathLike,
+def save_model(model: nn.Module, folder: str | os.PathLike,
                max_shard_bytes: int | None = None) -> Path:
     """Write config.json and model.safetensors (or shards + index) in the Hugging Face layout.
 

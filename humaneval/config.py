@@ -15,6 +15,7 @@ from typing import ClassVar, List, Mapping, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
+from codegen_model.stop import HUMANEVAL_STOP
 from results.aliases import Alias
 from results.config import (
     MODEL_KINDS,
@@ -28,8 +29,6 @@ from results.config import (
 )
 from results.config import SamplingConfig as SharedSamplingConfig
 from results.config import SandboxConfig as SharedSandboxConfig
-
-from .stop import HUMANEVAL_STOP
 
 # Old override keys, still accepted (results/aliases.py rewrites them; docs/design.md §6).
 ALIASES = (

@@ -1,51 +1,15 @@
-"""The HumanEval stop rule: cut the completion at the first stop sequence (docs/design.md §4).
+"""The HumanEval stop rule of a run's `benchmark.stop` setting (docs/design.md §4).
 
-The Codex and CodeGen papers stop a HumanEval completion at the first of "\\nclass", "\\ndef",
-"\\n#", "\\nif", "\\nprint" (top-level code after the function body) or at eos. `StopSequences`
-is both the pure truncation rule and a `codegen_model.generator.StopRule`, so the engine can stop
-a row as soon as the cut can no longer move.
-
-Why `lookahead = longest sequence - 1` is safe: an occurrence that is not yet complete in `text`
-must start after `len(text) - longest`, i.e. at or after `len(text) - lookahead`; so once the
-earliest complete occurrence starts at or before that point, no continuation can produce an
-earlier one, and generating further cannot change the truncated completion.
+The sequences and the cut itself (with the proof that stopping early changes nothing) are
+`codegen_model.stop`'s `HUMANEVAL_STOP` and `StopSequences`, the one definition shared with the
+engine's benchmarks; this module only maps the configured list to a rule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
-HUMANEVAL_STOP: tuple[str, ...] = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
-
-
-@dataclass(frozen=True)
-class StopSequences:
-    """Cut at the earliest occurrence of any of `sequences` (the sequence itself is dropped)."""
-
-    sequences: tuple[str, ...] = HUMANEVAL_STOP
-
-    def __post_init__(self) -> None:
-        seqs = tuple(self.sequences)
-        if any(not isinstance(s, str) or not s for s in seqs):
-            raise ValueError(f"stop sequences must be non-empty strings, got {list(seqs)!r}")
-        object.__setattr__(self, "sequences", seqs)
-
-    @property
-    def lookahead(self) -> int:
-        return max((len(s) for s in self.sequences), default=1) - 1
-
-    def __call__(self, text: str) -> int | None:
-        cut = None
-        for s in self.sequences:
-            i = text.find(s)
-            if i != -1 and (cut is None or i < cut):
-                cut = i
-        return cut
-
-    def truncate(self, text: str) -> str:
-        cut = self(text)
-        return text if cut is None else text[:cut]
+from codegen_model.stop import StopSequences
 
 
 def stop_rule(sequences: Sequence[str] | None = None) -> StopSequences | None:

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from codegen_model.generator import Completion, Generator, Request, SamplingParams
 from results.shard import contiguous_runs
 
-from .prompts import PREFIX, STOP_RULE, TURN_SEPARATOR, truncate, turn_comment
+from .prompts import PREFIX, STOP_RULE, append_turn, truncate, turn_comment
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,8 @@ def converse(generator: Generator, specs: Iterable[ConversationSpec],
             raise RuntimeError(f"the generator returned {completion.key!r} sample {completion.sample_index}, "
                                "which was not requested (or twice)")
         spec = transcript.spec
-        text = truncate(completion.text)
-        transcript.history += turn_comment(spec.prompts[turn]) + text + TURN_SEPARATOR
-        transcript.turns.append(text)
+        transcript.history = append_turn(transcript.history, spec.prompts[turn], completion.text)
+        transcript.turns.append(truncate(completion.text))
         transcript.finish_reasons.append(completion.finish_reason)
         transcript.n_prompt_tokens = completion.n_prompt_tokens
         transcript.n_new_tokens += completion.n_new_tokens
@@ -153,7 +152,7 @@ def converse(generator: Generator, specs: Iterable[ConversationSpec],
             log.warning("%s sample %d: no room left in the %d-token context at turn %d; the remaining turns "
                         "are empty", conversation, completion.sample_index, guard.context, nxt)
             for rest in range(nxt, len(spec.prompts)):
-                transcript.history += turn_comment(spec.prompts[rest]) + TURN_SEPARATOR
+                transcript.history = append_turn(transcript.history, spec.prompts[rest], "")
                 transcript.turns.append("")
                 transcript.finish_reasons.append("context")
                 transcript.clipped_turns.append(rest)

@@ -43,7 +43,7 @@ from results.store import RunStore
 from .config import RunConfig, to_dict
 from .data import MTPB_SHA256, MTPB_URL, Problem, ProblemSet, load_problems
 from .metrics import problem_key
-from .prompts import PREFIX, TURN_SEPARATOR, single_turn_prompts, turn_comment
+from .prompts import PREFIX, append_turn, single_turn_prompts, turn_comment
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def multi_turn_segments(prompts: Sequence[str], completions: Sequence[str] | Non
     segments, history = [], PREFIX
     for t, prompt in enumerate(prompts):
         segments.append(Segment(history, turn_comment(prompt)))
-        history += turn_comment(prompt) + (completions[t] if t < len(completions) else "") + TURN_SEPARATOR
+        history = append_turn(history, prompt, completions[t] if t < len(completions) else "")
     return segments
 
 

@@ -80,11 +80,21 @@ def single_turn_prompts(prompts: Sequence[str]) -> list[str]:
     return [" ".join(p.strip() for p in prompts)]
 
 
+def append_turn(history: str, prompt: str, completion: str) -> str:
+    """`history` grown by one turn: the turn's comment, the official truncation of the model's
+    `completion` (raw or already truncated: `truncate` is idempotent) and `TURN_SEPARATOR`.
+
+    The one place of the turn rule (docs/design.md §4), used by `assemble`, the conversation
+    driver and perplexity's history."""
+    return history + turn_comment(prompt) + truncate(completion) + TURN_SEPARATOR
+
+
 def assemble(prompts: Sequence[str], completions: Sequence[str]) -> str:
-    """The program of one conversation: prefix, then per turn its comment and truncated completion."""
+    """The program of one conversation: prefix, then per turn its comment and truncated completion.
+    Raises ValueError when the two lists differ in length."""
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} turn prompts but {len(completions)} completions")
     history = PREFIX
     for prompt, completion in zip(prompts, completions):
-        history += turn_comment(prompt) + truncate(completion) + TURN_SEPARATOR
+        history = append_turn(history, prompt, completion)
     return history

@@ -28,6 +28,7 @@ from codegen_model.engine import Engine
 from codegen_model.generator import Generator, Request, SamplingParams
 from codegen_model.kv_cache import RangeView, SlotKVCache, StagingCache
 from codegen_model.sampling import row_key
+from codegen_model.stop import StopSequences
 from codegen_model.tiny import tiny_model, tiny_tokenizer
 
 pytestmark = pytest.mark.integration
@@ -127,17 +128,6 @@ PROMPTS = ["def add(a, b):\n", "import numpy as np\n\n# load the data\n", "x = 1
            "class Stack:\n    def push(self, item):\n", "print(", "# " + "sort a list of numbers " * 5]
 
 
-class FirstOf:
-    """Stop rule: cut at the first of `seqs` (lookahead = longest - 1, as HumanEval's)."""
-
-    def __init__(self, *seqs: str):
-        self.seqs, self.lookahead = seqs, max(len(s) for s in seqs) - 1
-
-    def __call__(self, text: str) -> int | None:
-        hits = [i for s in self.seqs if (i := text.find(s)) != -1]
-        return min(hits) if hits else None
-
-
 class FirstReplacementChar:
     """Stop rule that would be fooled by the U+FFFD of an incomplete UTF-8 tail."""
 
@@ -201,7 +191,7 @@ def workload(split: bool = False) -> list[Request]:
     """Sampled, top-k and greedy requests, some with stop rules (rows end at different steps)."""
     reqs = []
     for i, prompt in enumerate(PROMPTS):
-        stop = FirstOf("e", "\n#", "::") if i % 2 else None
+        stop = StopSequences(("e", "\n#", "::")) if i % 2 else None
         params = SAMPLED if i != 4 else SamplingParams(temperature=0.7, top_k=20, max_new_tokens=20, seed=3)
         if split:  # the same samples, asked for as two requests
             reqs.append(Request(key=f"p{i}", prompt=prompt, params=params, n=1, stop=stop))
@@ -219,7 +209,7 @@ def converse(engine, requests, conversations=("live", "later"), samples=2):
     out, deferred = [], []
     for name in conversations:
         engine.submit(Request(key=f"{name}/t1", prompt="# Import libraries.\n\nimport numpy as np\n\n# step one\n",
-                              params=SAMPLED, n=samples, conversation=name, stop=FirstOf("\n\n")))
+                              params=SAMPLED, n=samples, conversation=name, stop=StopSequences(("\n\n",))))
     for r in requests:
         engine.submit(r)
 
@@ -364,7 +354,7 @@ def test_padding_rows_are_never_sampled(path):
 
 
 def test_early_stop_equals_full_generation_then_truncation(path):
-    rules = [FirstOf("e", "a", "\n#", "()"), FirstReplacementChar(), FirstOf("zz", "\ufffd\ufffd")]
+    rules = [StopSequences(("e", "a", "\n#", "()")), FirstReplacementChar(), StopSequences(("zz", "\ufffd\ufffd"))]
     params = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=48, seed=1)
     model, tok = _tiny(path.dtype), tiny_tokenizer()
     early = path.engine(model, tok, max_batch=8)

@@ -19,9 +19,10 @@ from codegen_model.config import CodeGenConfig
 from codegen_model.engine import Engine
 from codegen_model.generator import Request, SamplingParams
 from codegen_model.model import CodeGenForCausalLM
+from codegen_model.stop import StopSequences
 from codegen_model.tokenizer import load_tokenizer_folder
 
-from .test_engine import EXACT, SDPA, SDPA_BF16, FirstOf, LogitsSpy, assert_same_logits, by_sample
+from .test_engine import EXACT, SDPA, SDPA_BF16, LogitsSpy, assert_same_logits, by_sample
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def requests(split: bool = False) -> list[Request]:
     for i, prompt in enumerate(PROMPTS):
         params = SamplingParams(temperature=0.8, top_p=0.95 if i != 2 else 1.0, top_k=40 if i == 3 else 0,
                                 max_new_tokens=8, seed=11)
-        stop = FirstOf("\n\n", "(") if i % 2 else None
+        stop = StopSequences(("\n\n", "(")) if i % 2 else None
         parts = [(0, 1), (1, 1)] if split else [(0, 2)]
         out += [Request(key=f"w{i}", prompt=prompt, params=params, n=n, sample_offset=o, stop=stop)
                 for o, n in parts]

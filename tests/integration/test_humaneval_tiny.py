@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 
 from codegen_model import registry
 from codegen_model.generator import Request, SamplingParams, generate_all
+from codegen_model.stop import StopSequences
 from humaneval.config import from_dictconfig
 from humaneval.data import load_problems
 from humaneval.runner import run
-from humaneval.stop import StopSequences
 from tests.integration.test_humaneval_run import stable_files
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ import torch
 
 from codegen_model.__main__ import greedy_generate
 from codegen_model.model import DynamicCache
-from codegen_model.weights import load_model
+from codegen_model.registry import load_model
 
 transformers = pytest.importorskip("transformers")  # the test extra; CI installs it
 try:

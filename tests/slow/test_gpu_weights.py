@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from codegen_model.registry import load_model
 from codegen_model.tiny import tiny_model
-from codegen_model.weights import load_model, save_model
+from codegen_model.weights import save_model
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -28,7 +28,7 @@ def hwm():
     return {k: int(v.split()[0]) * 1024 for k, v in (l.split(":", 1) for l in open("/proc/self/status"))
             if k in ("VmHWM", "VmRSS")}
 import torch
-from codegen_model.weights import load_model
+from codegen_model.registry import load_model
 base = hwm()
 t0 = time.perf_counter()
 model = load_model(sys.argv[1], dtype=sys.argv[2])

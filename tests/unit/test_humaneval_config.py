@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
+from codegen_model.stop import HUMANEVAL_STOP
 from humaneval.config import RunConfig, SandboxConfig, from_dictconfig
-from humaneval.stop import HUMANEVAL_STOP
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from codegen_model.generator import StopRule
-from humaneval.stop import HUMANEVAL_STOP, StopSequences, stop_rule
+from codegen_model.stop import HUMANEVAL_STOP, StopSequences
+from humaneval.stop import stop_rule
 
 FRAGMENTS = ["\n", "\n\n", "    ", "return x", "cl", "ass", "de", "f", "#", "i", "f ", "pr", "int",
              "print(", "class", "def", "if", "x = 1", " ", "\t", "\n    if y:", "\n#", "\ndef", "é"]

@@ -161,23 +161,11 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-# Function-level back edges that exist today, each to be removed by its package's owner: the
-# test fails on any other cycle, and on an entry here that no longer exists.
-KNOWN_BACK_EDGES = {
-    # CodeGenForCausalLM.from_pretrained / save_pretrained import the loader lazily (weights -> model).
-    ("codegen_model.model", "codegen_model.weights"),
-}
-
-
 def test_no_import_cycle_between_modules():
     """docs/design.md §1: no module imports, directly or through others, a module that imports it
     (a package's `__init__` re-exporting its own modules is the one allowed back edge)."""
     graph = {m: {t for t in edges if not (m.startswith(t + ".") and "." not in m[len(t) + 1:])}
              for m, edges in module_graph().items()}
-    stale = [edge for edge in KNOWN_BACK_EDGES if edge[1] not in graph.get(edge[0], ())]
-    assert not stale, f"remove {stale} from KNOWN_BACK_EDGES: the import is gone"
-    for source, target in KNOWN_BACK_EDGES:
-        graph[source].discard(target)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 

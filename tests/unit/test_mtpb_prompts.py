@@ -14,6 +14,7 @@ from mtpb.prompts import (
     PREFIX,
     STOP_RULE,
     MTPBTruncation,
+    append_turn,
     assemble,
     single_turn_prompts,
     truncate,
@@ -135,6 +136,16 @@ def test_random_turns_assemble_like_the_official_construction(mtpb_path):
         prompts = problem.filled_prompts(case)
         raw = [rng.choice(texts) for _ in prompts]
         assert assemble(prompts, raw) == official_program(prompts, raw)
+
+
+def test_append_turn_is_one_official_turn_of_a_raw_or_truncated_completion():
+    """The conversation driver passes raw completions, perplexity's history passes stored
+    (already truncated) ones: both must grow the history exactly as the official script does."""
+    history = PREFIX + "# First.\nx = 1\n\n"
+    for text in _random_texts(1000, seed=5):
+        grown = append_turn(history, "Do it.", text)
+        assert grown == history + official_program(["Do it."], [text])[len(PREFIX):], repr(text)
+        assert append_turn(history, "Do it.", truncate(text)) == grown, repr(text)
 
 
 def test_turn_comment_prefix_and_single_turn():

@@ -18,10 +18,10 @@ from codegen_model import hub
 from codegen_model.config import CodeGenConfig, ConfigError
 from codegen_model.hub import CheckpointError, download_patterns, resolve_checkpoint
 from codegen_model.model import CodeGenForCausalLM, sinusoidal_table
+from codegen_model.registry import load_model
 from codegen_model.weights import (
     DeviceError,
     check_device,
-    load_model,
     resolve_dtype,
     save_model,
     weight_files,
