@@ -98,7 +98,7 @@ class HumanEval:
     def execution_record(self, unit: Unit, result: ExecResult) -> ExecutionRecord:
         return execution_record(unit.key, unit.problem, unit.index, result)
 
-    def metrics(self, executions: list[ExecutionRecord], *, generate_s: float = 0.0, tokens: int = 0) -> dict:
+    def metrics(self, executions: list[ExecutionRecord]) -> dict:
         """pass@k (the unbiased estimator, k <= n) with 95% bootstrap intervals over problems."""
         cfg = self.cfg
         unreported = [k for k in cfg.benchmark.ks if k > cfg.sampling.n]

@@ -150,9 +150,8 @@ class MTPB:
         return execution_record(unit.key, unit.problem, unit.index, read_outcome(result), result, self.cfg.scoring,
                                 datasets_available=self.cfg.datasets_dir is not None)
 
-    def metrics(self, executions: list[ExecutionRecord], *, generate_s: float = 0.0, tokens: int = 0) -> dict:
-        """Pass rates (official and strict), pass@k, per category and difficulty (`mtpb.metrics`),
-        and the decode throughput when known."""
+    def metrics(self, executions: list[ExecutionRecord]) -> dict:
+        """Pass rates (official and strict), pass@k, per category and difficulty (`mtpb.metrics`)."""
         cfg = self.cfg
         metrics = {
             "mode": cfg.mode.replace("_", "-"), "scoring": cfg.scoring, "exclude_errata": cfg.exclude_errata,
@@ -160,9 +159,6 @@ class MTPB:
             **compute_metrics(executions, self.problems, ks=cfg.benchmark.ks, n=cfg.sampling.n,
                               datasets_available=cfg.datasets_dir is not None),
         }
-        if tokens and generate_s > 0:
-            metrics["tokens"], metrics["generate_s"] = tokens, round(generate_s, 3)
-            metrics["tokens_per_s"] = tokens / generate_s
         return metrics
 
     def answer_files(self) -> tuple[str, ...]:

@@ -56,6 +56,16 @@ class Unit:
 
 Emit = Callable[[Unit, SampleRecord], None]
 
+# metrics.json's record of how fast the call that generated was: present when that call generated,
+# absent after a merge of shards or a rerun of a complete run; not part of the run's result.
+THROUGHPUT_KEYS = ("tokens", "generate_s", "tokens_per_s")
+
+
+def result_metrics(metrics: dict) -> dict:
+    """`metrics` without the throughput of the call that generated: what any two runs of the same
+    config and seed agree on (resumed, sharded or whole)."""
+    return {k: v for k, v in metrics.items() if k not in THROUGHPUT_KEYS}
+
 
 class Benchmark(Protocol):
     """What a benchmark gives the driver. `cfg` is its typed run config (results.config)."""
@@ -88,9 +98,9 @@ class Benchmark(Protocol):
     def execution_record(self, unit: Unit, result: ExecResult) -> ExecutionRecord:
         """The verdict of `unit` from the sandbox's result."""
 
-    def metrics(self, executions: list[ExecutionRecord], *, generate_s: float, tokens: int) -> dict:
-        """The benchmark's scores over every unit's execution (generate_s, tokens: 0 when unknown);
-        metrics.json holds them after the benchmark, the model and the sampling settings."""
+    def metrics(self, executions: list[ExecutionRecord]) -> dict:
+        """The benchmark's scores over every unit's execution; metrics.json holds them after the
+        benchmark, the model and the sampling settings, and before this call's throughput."""
 
     def answer_files(self) -> tuple[str, ...]:
         """Files the programs must not read (the problem file in use: it holds the answers)."""
@@ -287,7 +297,9 @@ def finish(bench: Benchmark, store: RunStore | None = None, *, generate_s: float
     sampling = bench.cfg.sampling
     metrics = {"benchmark": bench.name, "model": bench.cfg.model.name,
                **{k: getattr(sampling, k) for k in ("temperature", "top_p", "top_k", "n", "max_new_tokens", "seed")},
-               **bench.metrics(executions, generate_s=generate_s, tokens=tokens)}
+               **bench.metrics(executions)}
+    if tokens and generate_s > 0:  # this call's throughput (a merge of shards, or a run that was complete: none)
+        metrics.update(zip(THROUGHPUT_KEYS, (tokens, round(generate_s, 3), tokens / generate_s)))
     store.write_metrics(metrics)
     return metrics
 

@@ -22,6 +22,7 @@ from codegen_model.generator import Completion, Request
 from humaneval.config import BenchmarkConfig, ModelConfig, RunConfig, SamplingConfig, SandboxConfig
 from humaneval.data import load_problems
 from humaneval.runner import run
+from results.driver import result_metrics
 from results.records import ExecutionRecord, SampleRecord
 from results.store import RunStore, RunStoreError
 
@@ -94,7 +95,7 @@ def stable_files(run_dir) -> dict:
     return {
         "samples": [r.stable_dict() for r in store.samples()],
         "executions": [r.stable_dict() for r in store.executions()],
-        "metrics": store.metrics(),
+        "metrics": result_metrics(store.metrics()),
         "config": (Path(run_dir) / "config.yaml").read_text(),
         "samples_lines": [SampleRecord.from_dict(json.loads(x)).stable_dict()
                           for x in (Path(run_dir) / "samples.jsonl").read_text().splitlines()],
@@ -179,7 +180,7 @@ def test_resume_executes_stored_samples_and_checks_identity(tmp_path):
     again = run(config(tmp_path / "run"), generator=gen)
     assert again.n_generated == 0 and gen.submitted == [] and again.n_executed == 5
     assert stable_files(tmp_path / "run") == reference
-    assert again.metrics == first.metrics
+    assert result_metrics(again.metrics) == result_metrics(first.metrics)
     with pytest.raises(RunStoreError, match="sampling.temperature: 0.2 .* 0.8"):
         run(config(tmp_path / "run", temperature=0.8), generator=ScriptedGenerator())
 
@@ -203,7 +204,7 @@ def test_a_run_written_before_selections_were_recorded_still_resumes(tmp_path):
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     gen = ScriptedGenerator()
     again = run(config(run_dir, n=1, limit=2), generator=gen)
-    assert gen.submitted == [] and again.metrics == first.metrics
+    assert gen.submitted == [] and result_metrics(again.metrics) == result_metrics(first.metrics)
 
 
 def test_ctrl_c_prints_one_line_with_what_is_saved_and_resume_then_resumes(tmp_path, capsys):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from results.driver import result_metrics
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,9 +62,7 @@ def _executions(run_dir: Path) -> dict[str, str]:
 
 
 def _metrics(run_dir: Path) -> dict:
-    # throughput of the process that generated (absent after a merge): not part of the result
-    throughput = {"tokens", "generate_s", "tokens_per_s"}
-    return {k: v for k, v in json.loads((run_dir / "metrics.json").read_text()).items() if k not in throughput}
+    return result_metrics(json.loads((run_dir / "metrics.json").read_text()))
 
 
 def _same_run(a: Path, b: Path) -> None:
