@@ -1,4 +1,4 @@
-"""Issue 8: a run split over processes gives the samples and metrics of one process.
+"""A run split over processes gives the samples and metrics of one process.
 
 torchrun with 2 CPU processes (gloo), a rank killed midway and rerun alone, and the SLURM launcher
 preset composing without a cluster.

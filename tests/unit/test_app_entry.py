@@ -168,3 +168,28 @@ def test_threads_setting_reaches_torch(tmp_path):
         assert seen == [1]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("batch_size=abc", "batch_size=abc is not allowed: batch_size must be an integer >= 1"),
+    ("batch_size=2.5", "batch_size=2.5 is not allowed: batch_size must be an integer >= 1"),
+    ("batch_size=0", "batch_size=0 is not allowed: batch_size must be an integer >= 1"),
+    ("limit=nan", "limit=nan is not allowed: limit must be an integer >= 1"),
+    ("limit=-2", "limit=-2 is not allowed: limit must be an integer >= 1"),
+    ("threads=many", "threads=many is not allowed: threads must be auto"),
+    ("model.dtype=float8", "model.dtype=float8 is not allowed: model.dtype must be one of auto"),
+    ("batch_sise=4", "unknown key batch_sise: did you mean batch_size?"),
+])
+def test_the_humaneval_perplexity_app_checks_its_values_alike(override, message, tmp_path, capsys):
+    """The third app (`python -m humaneval.perplexity`) goes through the same entry and checks."""
+    import humaneval.perplexity.__main__  # noqa: F401 (registers the app's schema)
+    from humaneval.perplexity import PerplexityConfig
+
+    run_dir, ran = tmp_path / "run", []
+    with pytest.raises(SystemExit) as stop:
+        app.main("humaneval_perplexity", PerplexityConfig, ran.append,
+                 argv=["model=tiny-random", f"run_dir={run_dir}", override])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and ran == []
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert list(tmp_path.iterdir()) == []
