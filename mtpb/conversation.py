@@ -63,6 +63,23 @@ class Transcript:
     def program(self) -> str:
         return self.history
 
+    def add_turn(self, completion: Completion) -> None:
+        """Append the next turn: its prompt and `completion`, cut by the one turn rule."""
+        self.history = append_turn(self.history, self.spec.prompts[len(self.turns)], completion.text)
+        self.turns.append(truncate(completion.text))
+        self.finish_reasons.append(completion.finish_reason)
+        self.n_prompt_tokens = completion.n_prompt_tokens
+        self.n_new_tokens += completion.n_new_tokens
+        self.time_s += completion.time_s
+
+    def end_without_room(self) -> None:
+        """The remaining turns get empty completions (no room left in the context)."""
+        for turn in range(len(self.turns), len(self.spec.prompts)):
+            self.history = append_turn(self.history, self.spec.prompts[turn], "")
+            self.turns.append("")
+            self.finish_reasons.append("context")
+            self.clipped_turns.append(turn)
+
 
 @dataclass(frozen=True)
 class ContextGuard:
@@ -92,71 +109,33 @@ def converse(generator: Generator, specs: Iterable[ConversationSpec],
     """Run every conversation to its end; `on_finished(transcript)` as each one ends.
 
     `guard` (default: from the generator's tokenizer and model config, when it has them) fits
-    each turn's budget into the context. Returns the number of conversations finished."""
+    each turn's budget into the context. Returns the number of conversations finished. Raises
+    ValueError when a first turn does not fit the context, RuntimeError when the generator returns
+    a turn that was not asked for or stops with conversations unfinished."""
     if guard is None:
         guard = ContextGuard.for_generator(generator)
     specs = [s for s in specs if s.samples]
-    running: dict[tuple[str, int], Transcript] = {}
-    remaining: dict[str, int] = {}
-    by_conversation = {s.conversation: s for s in specs}
-    if len(by_conversation) != len(specs):
+    if len({s.conversation for s in specs}) != len(specs):
         raise ValueError("two conversation specs for the same (problem, case)")
+    running = {(s.conversation, i): Transcript(s, i) for s in specs for i in s.samples}
+    remaining = {s.conversation: len(s.samples) for s in specs}
     for spec in specs:
-        remaining[spec.conversation] = len(spec.samples)
-        for i in spec.samples:
-            running[(spec.conversation, i)] = Transcript(spec, i)
-        prompt = PREFIX + turn_comment(spec.prompts[0])
-        params = spec.params[0]
-        if guard is not None and guard.room(prompt) < params.max_new_tokens:
-            room = guard.room(prompt)
-            if room < 1:
-                raise ValueError(f"{spec.conversation}: the first turn's prompt does not fit the model's context "
-                                 f"of {guard.context} tokens")
-            params = dataclasses.replace(params, max_new_tokens=room)
-            for i in spec.samples:
-                running[(spec.conversation, i)].clipped_turns.append(0)
-        for start, count in contiguous_runs(spec.samples):
-            generator.submit(Request(key=spec.request_key(0), prompt=prompt, params=params, n=count,
-                                     sample_offset=start, stop=STOP_RULE, conversation=spec.conversation,
-                                     meta={"mtpb_turn": 0}))
-    finished = 0
-    t0 = time.perf_counter()
+        for request in _first_turn(spec, guard, running):
+            generator.submit(request)
+    finished, t0 = 0, time.perf_counter()
     for completion in generator.completions():
-        conversation, turn = _parse_key(completion.key)
-        transcript = running.get((conversation, completion.sample_index))
-        if transcript is None or turn != len(transcript.turns):
-            raise RuntimeError(f"the generator returned {completion.key!r} sample {completion.sample_index}, "
-                               "which was not requested (or twice)")
-        spec = transcript.spec
-        transcript.history = append_turn(transcript.history, spec.prompts[turn], completion.text)
-        transcript.turns.append(truncate(completion.text))
-        transcript.finish_reasons.append(completion.finish_reason)
-        transcript.n_prompt_tokens = completion.n_prompt_tokens
-        transcript.n_new_tokens += completion.n_new_tokens
-        transcript.time_s += completion.time_s
+        transcript = _transcript_of(completion, running)
+        transcript.add_turn(completion)
         if on_turn is not None:
             on_turn(completion)
-        nxt = turn + 1
-        if nxt < len(spec.prompts):
-            prompt = transcript.history + turn_comment(spec.prompts[nxt])
-            params = spec.params[nxt]
-            room = guard.room(prompt) if guard is not None else params.max_new_tokens
-            if room >= 1:
-                if room < params.max_new_tokens:
-                    transcript.clipped_turns.append(nxt)
-                    params = dataclasses.replace(params, max_new_tokens=room)
-                generator.submit(Request(key=spec.request_key(nxt), prompt=prompt, params=params, n=1,
-                                         sample_offset=completion.sample_index, stop=STOP_RULE,
-                                         conversation=conversation, meta={"mtpb_turn": nxt}))
+        if len(transcript.turns) < len(transcript.spec.prompts):
+            request = _next_turn(transcript, guard)
+            if request is not None:
+                generator.submit(request)
                 continue
-            log.warning("%s sample %d: no room left in the %d-token context at turn %d; the remaining turns "
-                        "are empty", conversation, completion.sample_index, guard.context, nxt)
-            for rest in range(nxt, len(spec.prompts)):
-                transcript.history = append_turn(transcript.history, spec.prompts[rest], "")
-                transcript.turns.append("")
-                transcript.finish_reasons.append("context")
-                transcript.clipped_turns.append(rest)
-        del running[(conversation, completion.sample_index)]
+            transcript.end_without_room()
+        conversation = transcript.spec.conversation
+        del running[(conversation, transcript.sample_index)]
         on_finished(transcript)
         finished += 1
         remaining[conversation] -= 1
@@ -168,6 +147,52 @@ def converse(generator: Generator, specs: Iterable[ConversationSpec],
                            f"{example[0]} sample {example[1]}")
     log.debug("%d conversations in %.1f s", finished, time.perf_counter() - t0)
     return finished
+
+
+def _first_turn(spec: ConversationSpec, guard: ContextGuard | None,
+                running: dict[tuple[str, int], Transcript]) -> list[Request]:
+    """Turn 0 of every sample of `spec`: one request per contiguous range of sample indices (one
+    shared prefill), its budget cut to the room the context leaves (the turn is then noted clipped)."""
+    prompt, params = PREFIX + turn_comment(spec.prompts[0]), spec.params[0]
+    if guard is not None and guard.room(prompt) < params.max_new_tokens:
+        room = guard.room(prompt)
+        if room < 1:
+            raise ValueError(f"{spec.conversation}: the first turn's prompt does not fit the model's context "
+                             f"of {guard.context} tokens")
+        params = dataclasses.replace(params, max_new_tokens=room)
+        for i in spec.samples:
+            running[(spec.conversation, i)].clipped_turns.append(0)
+    return [Request(key=spec.request_key(0), prompt=prompt, params=params, n=count, sample_offset=start,
+                    stop=STOP_RULE, conversation=spec.conversation, meta={"mtpb_turn": 0})
+            for start, count in contiguous_runs(spec.samples)]
+
+
+def _next_turn(transcript: Transcript, guard: ContextGuard | None) -> Request | None:
+    """The request for `transcript`'s next turn (n=1, its sample's own cache via `conversation`),
+    its budget cut to the room left; None (and a warning) when no room is left."""
+    spec, turn = transcript.spec, len(transcript.turns)
+    prompt, params = transcript.history + turn_comment(spec.prompts[turn]), spec.params[turn]
+    room = guard.room(prompt) if guard is not None else params.max_new_tokens
+    if room < 1:
+        log.warning("%s sample %d: no room left in the %d-token context at turn %d; the remaining turns "
+                    "are empty", spec.conversation, transcript.sample_index, guard.context, turn)
+        return None
+    if room < params.max_new_tokens:
+        transcript.clipped_turns.append(turn)
+        params = dataclasses.replace(params, max_new_tokens=room)
+    return Request(key=spec.request_key(turn), prompt=prompt, params=params, n=1,
+                   sample_offset=transcript.sample_index, stop=STOP_RULE, conversation=spec.conversation,
+                   meta={"mtpb_turn": turn})
+
+
+def _transcript_of(completion: Completion, running: dict[tuple[str, int], Transcript]) -> Transcript:
+    """The running conversation a completion continues; RuntimeError if none asked for it."""
+    conversation, turn = _parse_key(completion.key)
+    transcript = running.get((conversation, completion.sample_index))
+    if transcript is None or turn != len(transcript.turns):
+        raise RuntimeError(f"the generator returned {completion.key!r} sample {completion.sample_index}, "
+                           "which was not requested (or twice)")
+    return transcript
 
 
 def _parse_key(key: str) -> tuple[str, int]:
