@@ -19,7 +19,6 @@ leaves it out silently; the apps do the same with a note); only when no k fits i
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from results.jsonl import JSONLError, clip_text, read_jsonl, write_jsonl
+from results.jsonl import JSONLError, clip_text, dumps_json, read_jsonl, write_jsonl
 from results.metrics import estimate_pass_at_k
 from results.records import DETAIL_MAX_CHARS
 from sandbox import Limits, executor, hide
@@ -182,12 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         write_results(out, results)
     except OSError as e:  # the scores are computed: print them, then say what was not written
-        print(json.dumps(scores))
+        print(dumps_json(scores))
         print(f"error: could not write the results file {str(out)!r} ({e}); pass a writable --out", file=sys.stderr)
         return 2
     log.info("%d programs in %.1f s (%.1f/s); results in %s", len(results), elapsed,
              len(results) / max(elapsed, 1e-9), out)
-    print(json.dumps(scores))
+    print(dumps_json(scores))
     return 0
 
 

@@ -30,14 +30,16 @@ HARD_BELOW, EASY_ABOVE = 0.30, 0.70  # CodeGen §4.3: "hard" < 30% average pass 
 BUCKETS = ("easy", "medium", "hard")
 
 
-def mean_stderr(values: Iterable[float]) -> tuple[float, float]:
-    """(mean, standard error of the mean) of finite `values`: ``std(ddof=1) / sqrt(n)``.
+def mean_stderr(values: Iterable[float | None]) -> tuple[float | None, float | None]:
+    """(mean, standard error of the mean) of the finite `values` (None and NaN are skipped):
+    ``std(ddof=1) / sqrt(n)``.
 
-    NaN mean for no values; NaN standard error for fewer than two."""
+    An undefined number is None, not NaN (it goes to metrics.json, and JSON has no NaN;
+    docs/design.md §5): the mean of no values, the standard error of fewer than two."""
     array = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if not len(array):
-        return float("nan"), float("nan")
-    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else float("nan")
+        return None, None
+    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else None
     return float(array.mean()), se
 
 
@@ -111,7 +113,8 @@ def difficulty_breakdown(single: pd.Series, multi: pd.Series,
         rows.append({"bucket": bucket, "n_problems": len(members),
                      "single": 100 * float(single.reindex(members).mean()) if members else float("nan"),
                      "multi": 100 * float(multi.reindex(members).mean()) if members else float("nan"),
-                     "gain": gain, "gain_se": gain_se})
+                     "gain": np.nan if gain is None else gain,  # a float frame: NaN is pandas' missing
+                     "gain_se": np.nan if gain_se is None else gain_se})
     return pd.DataFrame(rows)
 
 

@@ -213,7 +213,8 @@ def table2(runs: Sequence[Run]) -> PaperTable:
         split, note, used = None, "", ""
         if run is not None:
             _, _, lines = read_perplexity_run(run.path)
-            ppl = {r["problem_id"]: float(r["prompt_ppl"]) for r in lines}
+            ppl = {r["problem_id"]: float(r["prompt_ppl"]) for r in lines
+                   if isinstance(r.get("prompt_ppl"), (int, float))}  # null: undefined (a one-token prompt)
             sampler = pick_pass_run(runs, run.manifest.model)
             if sampler is not None:
                 passed, covered = passed_problems(sampler.executions)

@@ -71,6 +71,11 @@ class PerplexityConfig:
 
 
 
+def _num(value: float | None) -> str:
+    """A mean or standard error for the log: 3 decimals, or "-" where it is undefined (None)."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def config_from_dict(data: Mapping[str, Any]) -> PerplexityConfig:
     """The composed config (or a plain mapping of its shape) as a checked `PerplexityConfig`; unknown
     keys, wrong types and out-of-range values are ValueErrors of one line."""
@@ -83,7 +88,7 @@ def prompt_perplexities(model, tokenizer, prompts: Mapping[str, str], batch_size
     """{task_id: {"prompt_ppl", "nll", "tokens"}}: each prompt scored on its own (no context)."""
     ids = list(prompts)
     scores = score_segments(model, tokenizer, [Segment("", prompts[i]) for i in ids], batch_size)
-    return {i: {"prompt_ppl": math.exp(nll / n) if n else float("nan"), "nll": nll, "tokens": n}
+    return {i: {"prompt_ppl": math.exp(nll / n) if n else None, "nll": nll, "tokens": n}
             for i, (nll, n) in zip(ids, scores)}
 
 
@@ -142,6 +147,6 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
         log.warning("humaneval %s prompt perplexity: no HumanEval sampling run of the model found (pass_run=RUN_DIR "
                     "names one): the pass / non-pass split is left to `python -m results --paper`", cfg.model.name)
     store.write_metrics(metrics)
-    log.info("humaneval %s prompt perplexity %.3f ± %.3f over %d problems (%.1f s)", cfg.model.name, mean, se,
-             len(ppl), time.perf_counter() - t0)
+    log.info("humaneval %s prompt perplexity %s ± %s over %d problems (%.1f s)", cfg.model.name, _num(mean),
+             _num(se), len(ppl), time.perf_counter() - t0)
     return metrics

@@ -52,7 +52,8 @@ def test_split_by_hand():
     assert (s["pass_ppl"], s["n_pass"], s["non_pass_ppl"], s["n_non_pass"]) == (3.0, 2, 8.0, 2)
     assert s["pass_ppl_se"] == pytest.approx(1.0) and s["non_pass_ppl_se"] == pytest.approx(2.0)
     assert s["n_unmatched"] == 1  # "e": no sampling record
-    assert mean_stderr([5.0]) == (5.0, pytest.approx(float("nan"), nan_ok=True))
+    assert mean_stderr([5.0]) == (5.0, None)  # undefined: None (null in metrics.json), never NaN
+    assert mean_stderr([]) == (None, None) and mean_stderr([None, float("nan"), 2.0, 4.0])[0] == 3.0
 
 
 def test_end_to_end_with_a_sampling_run(tmp_path, tiny, capsys):
