@@ -139,17 +139,32 @@ def read_perplexity_run(run_dir: str | Path) -> tuple[object, dict | None, list[
     return manifest, store.metrics(), rows
 
 
-def pick_pass_run(runs: Sequence, model: str):
+def sampling_runs(runs: Sequence, model: str) -> list:
+    """The finished HumanEval sampling runs of `model` among `runs` (perplexity runs excluded)."""
+    return [run for run in runs
+            if run.manifest.benchmark == "humaneval" and not is_perplexity_run(run.manifest)
+            and run.manifest.model == model and run.complete]
+
+
+def missing_problems(run, problems: Iterable[str]) -> list[str]:
+    """The problems of `problems` that `run` (a `results.runs.Run`) has no execution of, sorted."""
+    _, covered = passed_problems(run.executions)
+    return sorted(set(problems) - covered)
+
+
+def pick_pass_run(runs: Sequence, model: str, problems: Iterable[str] | None = None):
     """The HumanEval sampling run whose passes split `model`'s problems for Table 2, or None.
 
-    Among the finished HumanEval runs of `model` (perplexity runs excluded): the one with the most
-    samples per problem (the paper: 200), then the most problems with a passing sample (the paper's
-    pass@100 is its best temperature, T 0.8), then the path. `runs`: `results.runs.Run` objects."""
+    Among the finished HumanEval runs of `model` (perplexity runs excluded) that sampled every one
+    of `problems` (default: no requirement): a run that did not sample a problem would count it as
+    "non-pass" or leave it out, so the split would be wrong. Then the one with the most samples per
+    problem (the paper: 200), then the most problems with a passing sample (the paper's pass@100
+    is its best temperature, T 0.8), then the path. `runs`: `results.runs.Run` objects."""
+    wanted = None if problems is None else set(problems)
     candidates = []
-    for run in runs:
-        m = run.manifest
-        if m.benchmark != "humaneval" or is_perplexity_run(m) or m.model != model or not run.complete:
+    for run in sampling_runs(runs, model):
+        passed, covered = passed_problems(run.executions)
+        if wanted is not None and not wanted <= covered:
             continue
-        passed, _ = passed_problems(run.executions)
         candidates.append((-run.n, -len(passed), str(run.path), run))
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None

@@ -24,13 +24,21 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from codegen_model.scoring import Segment, score_segments
 from results.config import check_fields, positive_int, setting, to_dict
 from results.driver import load_model
 from results.jsonl import Appender, read_objects
-from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_pass_run, prompt_ppl_split
+from results.paper_analysis import (
+    PPL_FILE,
+    mean_stderr,
+    missing_problems,
+    passed_problems,
+    pick_pass_run,
+    prompt_ppl_split,
+    sampling_runs,
+)
 from results.provenance import build_manifest
 from results.runs import load_run, load_runs
 from results.store import RunStore
@@ -92,12 +100,32 @@ def prompt_perplexities(model, tokenizer, prompts: Mapping[str, str], batch_size
             for i, (nll, n) in zip(ids, scores)}
 
 
-def find_pass_run(model: str, search_dir: str | Path):
-    """`results.paper_analysis.pick_pass_run` over the runs under `search_dir` (None when none)."""
+def _missing_text(missing: list[str]) -> str:
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return f"{len(missing)} of the selected problems ({shown})"
+
+
+def find_pass_run(model: str, search_dir: str | Path, problems: Sequence[str] | None = None):
+    """`results.paper_analysis.pick_pass_run` over the runs under `search_dir`: the best finished
+    HumanEval sampling run of `model` that sampled every one of `problems`.
+
+    None when `search_dir` holds no finished sampling run of the model at all. Raises ValueError
+    (one line naming the fix) when it holds some but none sampled every selected problem: the
+    split would count the unsampled problems wrongly (docs/results.md, Table 2)."""
     if not Path(search_dir).is_dir():
         return None
     runs, _ = load_runs([search_dir])
-    return pick_pass_run(runs, model)
+    picked = pick_pass_run(runs, model, problems)
+    if picked is None and problems is not None:
+        found = sampling_runs(runs, model)
+        if found:
+            fewest = min(found, key=lambda r: (len(missing_problems(r, problems)), str(r.path)))
+            raise ValueError(
+                f"no HumanEval sampling run of {model} under {search_dir} sampled every selected problem (the "
+                f"closest, {fewest.path}, lacks {_missing_text(missing_problems(fewest, problems))}); run "
+                f"`python -m humaneval model={model}` on these problems (or all), name one with pass_run=RUN_DIR, "
+                f"or select fewer problems")
+    return picked
 
 
 def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
@@ -112,8 +140,14 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
             raise ValueError(f"pass_run={cfg.pass_run} is not a HumanEval sampling run")
         if pass_run.manifest.model != cfg.model.name:
             raise ValueError(f"pass_run={cfg.pass_run} is a run of {pass_run.manifest.model}, not {cfg.model.name}")
+        missing = missing_problems(pass_run, [p.task_id for p in problems])
+        if missing:
+            raise ValueError(f"pass_run={cfg.pass_run} did not sample {_missing_text(missing)}, so it cannot split "
+                             f"them into pass / non-pass; name a run that sampled every selected problem, or select "
+                             f"only the problems it sampled")
     else:
-        pass_run = find_pass_run(cfg.model.name, cfg.search_dir or Path(cfg.run_dir).parent)
+        pass_run = find_pass_run(cfg.model.name, cfg.search_dir or Path(cfg.run_dir).parent,
+                                 [p.task_id for p in problems])
     if loaded is None:
         loaded = load_model(cfg.model)
     info = dataclasses.replace(loaded.info, name=cfg.model.name)  # the run's name for the model

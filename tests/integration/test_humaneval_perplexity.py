@@ -15,7 +15,8 @@ from codegen_model import registry
 from humaneval.data import load_problems
 from humaneval.perplexity import MODE, config_from_dict, prompt_perplexities, run
 from results.cli import main as results_main
-from results.paper_analysis import PPL_FILE, mean_stderr, prompt_ppl_split
+from results.paper_analysis import PPL_FILE, mean_stderr, pick_pass_run, prompt_ppl_split
+from results.runs import load_runs
 
 from ..unit.test_results_tables import make_run
 
@@ -93,3 +94,32 @@ def test_command_line(tmp_path):
     assert out["prompt_ppl"] > 1 and out["pass_run"] is None
     bad = cli(f"pass_run={tmp_path / 'nowhere'}")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "nowhere" in bad.stderr
+
+
+def test_a_run_that_did_not_sample_every_selected_problem_is_not_picked(tmp_path, tiny):
+    # "partial" has more samples per problem (it would win on n) but never sampled HumanEval/2 and /3
+    make_run(tmp_path / "partial", {"HumanEval/0": 8, "HumanEval/1": 8}, n=8)
+    make_run(tmp_path / "full", {"HumanEval/0": 1, "HumanEval/1": 0, "HumanEval/2": 3, "HumanEval/3": 0}, n=4)
+    runs, _ = load_runs([tmp_path])
+    assert pick_pass_run(runs, "tiny-random").path.name == "partial"  # no selection: most samples wins
+    assert pick_pass_run(runs, "tiny-random", IDS).path.name == "full"  # what `--paper`'s Table 2 asks
+    m = run(cfg(tmp_path), loaded=tiny)
+    assert m["pass_run"].endswith("full") and (m["n_pass"], m["n_non_pass"], m["n_unmatched"]) == (2, 2, 0)
+    # selecting only the problems "partial" sampled: it covers them and wins on samples per problem
+    sub = run(cfg(tmp_path, problems=IDS[:2], run_dir=str(tmp_path / "ppl2")), loaded=tiny)
+    assert sub["pass_run"].endswith("partial") and (sub["n_pass"], sub["n_non_pass"]) == (2, 0)
+    # named with pass_run=: refused, one line naming the fix
+    with pytest.raises(ValueError, match=r"did not sample 2 of the selected problems \(HumanEval/2, HumanEval/3\)"
+                                         r".*name a run that sampled every selected problem") as err:
+        run(cfg(tmp_path, pass_run=str(tmp_path / "partial")), loaded=tiny)
+    assert "\n" not in str(err.value)
+
+
+def test_no_run_covering_the_selection_is_one_error_line(tmp_path, tiny):
+    make_run(tmp_path / "partial", {"HumanEval/0": 1, "HumanEval/1": 0, "HumanEval/2": 1}, n=4)
+    with pytest.raises(ValueError, match=r"sampled every selected problem \(the closest, .*partial, lacks 1 of the "
+                                         r"selected problems \(HumanEval/3\)\); run `python -m humaneval "
+                                         r"model=tiny-random`") as err:
+        run(cfg(tmp_path), loaded=tiny)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "ppl" / PPL_FILE).exists()  # refused before anything was scored
