@@ -14,6 +14,10 @@ problem, appended as computed, so a killed run resumes) and metrics.json (the me
 problems and, when a sampling run is named with `pass_run=RUN_DIR` or found beside this run's
 directory, the split). `python -m results --paper` reads it and does the split itself against
 whichever sampling run of the model it is given.
+
+The sampling run must have sampled every selected problem (a problem it never sampled would be
+counted "non-pass" or dropped): `find_pass_run` skips the runs that did not, a named `pass_run=`
+that did not is refused, and runs of the model that all lack some problem are one error line.
 """
 
 from __future__ import annotations
