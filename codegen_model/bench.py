@@ -36,6 +36,7 @@ import contextlib
 import importlib
 import json
 import logging
+import math
 import os
 import resource
 import sys
@@ -500,6 +501,22 @@ def run_workloads(model: CodeGenForCausalLM, tok, hf, names: list[str], *, label
         yield {k: round(v, 3) if isinstance(v, float) else v for k, v in line.items()}
 
 
+
+def json_line(value: dict) -> str:
+    """One strict JSON line of a result dict: a NaN / infinite float (e.g. a rate over zero
+    time) is ``null``, since JSON has no NaN and strict readers reject Python's bare ``NaN``
+    (docs/design.md §5; the `results` layer's `results.jsonl.dumps_json`, which this bottom-floor
+    module may not import). Raises TypeError for values JSON cannot hold."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return json.dumps(clean(value), allow_nan=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m codegen_model.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
@@ -537,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     label = "tiny-random" if args.tiny else args.model or f"codegen-{args.config} config, random weights"
     for line in run_workloads(model, tok, hf, wanted, label=label, new_tokens=args.new_tokens, repeat=args.repeat,
                               biased=not args.model, peak_gb_s=args.peak_gb_s, options=options):
-        print(json.dumps(line), flush=True)
+        print(json_line(line), flush=True)
     return 0
 
 

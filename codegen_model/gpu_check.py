@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
-import json
 import os
 import platform
 import re
@@ -362,7 +361,7 @@ class Check:
     def write(self, line: dict) -> None:
         line = {k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()}
         self.lines.append(line)
-        text = json.dumps(line)
+        text = bench.json_line(line)
         self._file.write(text + "\n")
         self._file.flush()
         print(text, flush=True)

@@ -13,10 +13,9 @@ is dispatched here, the one place, to `mtpb.perplexity`.
 
 from __future__ import annotations
 
-import json
-
 from results.app import main as app_main
 from results.driver import run_app
+from results.jsonl import dumps_json
 from results.shard import resolve_shard
 
 from .config import RunConfig
@@ -41,7 +40,7 @@ def run_mtpb(run_cfg: RunConfig) -> float | None:
         if shard is not None and shard.rank != 0:
             return None
         metrics = run_perplexity(run_cfg).metrics
-        print(json.dumps({"run_dir": str(run_cfg.run_dir), **shown(metrics)}))
+        print(dumps_json({"run_dir": str(run_cfg.run_dir), **shown(metrics)}))
     else:
         metrics = run_app(lambda shard: run(run_cfg, shard=shard), lambda: finish_run(run_cfg), run_cfg, shown)
     return None if metrics is None else metrics.get("pass_rate")  # the value a Hydra sweeper optimises

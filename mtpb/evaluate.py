@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from results.jsonl import JSONLError, clip_text, read_objects, write_jsonl
+from results.jsonl import JSONLError, clip_text, dumps_json, read_objects, write_jsonl
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord
 from sandbox import Limits, executor, hide
 
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         print(format_problem_table(metrics))
     print(format_summary(metrics))
-    print(json.dumps({"pass_rate": metrics["pass_rate"], "official_pass_rate": metrics["official_pass_rate"],
+    print(dumps_json({"pass_rate": metrics["pass_rate"], "official_pass_rate": metrics["official_pass_rate"],
                       "strict_pass_rate": metrics["strict_pass_rate"], "n_executions": metrics["n_executions"]}))
     for problem in unwritten:
         print(f"error: {problem}; make the folder of the samples file writable", file=sys.stderr)

@@ -68,7 +68,7 @@ def single_turn_segment(prompts: Sequence[str]) -> Segment:
 
 
 def _ppl(nll: float, tokens: int) -> float:
-    return math.exp(nll / tokens) if tokens else float("nan")
+    return math.exp(nll / tokens) if tokens else None
 
 
 def case_perplexity(model, tokenizer, problem: Problem, case: int, history: Sequence[str] | None,
@@ -140,8 +140,8 @@ def summarize_perplexity(rows: Sequence[dict]) -> dict:
     problems = []
     for pid, cases in by_problem.items():
         problems.append({"problem_id": pid, "category": cases[0]["category"], "n_cases": len(cases),
-                         "multi_turn_ppl": sum(c["multi_turn_ppl"] for c in cases) / len(cases),
-                         "single_turn_ppl": sum(c["single_turn_ppl"] for c in cases) / len(cases)})
+                         "multi_turn_ppl": mean_stderr(c["multi_turn_ppl"] for c in cases)[0],
+                         "single_turn_ppl": mean_stderr(c["single_turn_ppl"] for c in cases)[0]})
     out = {"n_problems": len(problems), "n_cases": len(rows)}
     for key in ("multi_turn_ppl", "single_turn_ppl"):
         out[key], out[f"{key}_se"] = mean_stderr(p[key] for p in problems)
@@ -210,8 +210,9 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
                "history": cfg.perplexity.history, "history_run": history_run, **summarize_perplexity(rows)}
     store.write_metrics(metrics)
     elapsed = time.perf_counter() - t0
-    log.info("mtpb %s perplexity: multi-turn %.2f ± %.2f (history: %s), single-turn %.2f ± %.2f over %d problems "
-             "(%.1f s)", cfg.model.name, metrics["multi_turn_ppl"], metrics["multi_turn_ppl_se"],
+    num = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731  (None: undefined, e.g. one problem's error)
+    log.info("mtpb %s perplexity: multi-turn %s ± %s (history: %s), single-turn %s ± %s over %d problems "
+             "(%.1f s)", cfg.model.name, num(metrics["multi_turn_ppl"]), num(metrics["multi_turn_ppl_se"]),
              cfg.perplexity.history,
-             metrics["single_turn_ppl"], metrics["single_turn_ppl_se"], metrics["n_problems"], elapsed)
+             num(metrics["single_turn_ppl"]), num(metrics["single_turn_ppl_se"]), metrics["n_problems"], elapsed)
     return RunSummary(Path(cfg.run_dir), metrics, computed, 0, elapsed, elapsed, 0)

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from results.jsonl import dumps_json
 from results.metrics import DEFAULT_KS
 from results.runs import Run
 from results.tables import run_row
@@ -67,7 +68,7 @@ def write_baseline(baseline: dict, path: str | Path) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+        path.write_text(dumps_json(baseline, indent=2) + "\n", encoding="utf-8")
     except OSError as err:
         raise BaselineError(f"cannot write baseline {path}: {err.strerror or err}; choose a writable path") from None
 

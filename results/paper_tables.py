@@ -213,8 +213,9 @@ def table2(runs: Sequence[Run]) -> PaperTable:
         split, note, used = None, "", ""
         if run is not None:
             _, _, lines = read_perplexity_run(run.path)
-            ppl = {r["problem_id"]: float(r["prompt_ppl"]) for r in lines}
-            sampler = pick_pass_run(runs, run.manifest.model)
+            ppl = {r["problem_id"]: float(r["prompt_ppl"]) for r in lines
+                   if isinstance(r.get("prompt_ppl"), (int, float))}  # null: undefined (a one-token prompt)
+            sampler = pick_pass_run(runs, run.manifest.model, problems=ppl)  # one that sampled them all
             if sampler is not None:
                 passed, covered = passed_problems(sampler.executions)
                 split = prompt_ppl_split(ppl, passed, covered)

@@ -187,7 +187,7 @@ class RunStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not manifest.created_at:
             manifest.created_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        manifest_text = json.dumps(manifest.to_dict(), indent=2) + "\n"
+        manifest_text = jsonl.dumps_json(manifest.to_dict(), indent=2) + "\n"
         created = _write_exclusive(self.run_dir / MANIFEST_FILE, manifest_text)
         config_text = write_yaml(config)
         if not _write_exclusive(self.run_dir / CONFIG_FILE, config_text):
@@ -287,7 +287,7 @@ class RunStore:
     def write_metrics(self, metrics: dict) -> None:
         """Write metrics.json (atomically replaced; NaN written as null)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(_json_safe(metrics), indent=2, allow_nan=False) + "\n"
+        text = jsonl.dumps_json({str(k): v for k, v in metrics.items()}, indent=2) + "\n"
         _write_replace(self.run_dir / METRICS_FILE, text)
 
     def metrics(self) -> dict | None:
@@ -332,17 +332,3 @@ class RunStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf by None and numpy scalars by Python numbers, for strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    return value
-

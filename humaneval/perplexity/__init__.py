@@ -14,6 +14,10 @@ problem, appended as computed, so a killed run resumes) and metrics.json (the me
 problems and, when a sampling run is named with `pass_run=RUN_DIR` or found beside this run's
 directory, the split). `python -m results --paper` reads it and does the split itself against
 whichever sampling run of the model it is given.
+
+The sampling run must have sampled every selected problem (a problem it never sampled would be
+counted "non-pass" or dropped): `find_pass_run` skips the runs that did not, a named `pass_run=`
+that did not is refused, and runs of the model that all lack some problem are one error line.
 """
 
 from __future__ import annotations
@@ -24,13 +28,21 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from codegen_model.scoring import Segment, score_segments
 from results.config import check_fields, positive_int, setting, to_dict
 from results.driver import load_model
 from results.jsonl import Appender, read_objects
-from results.paper_analysis import PPL_FILE, mean_stderr, passed_problems, pick_pass_run, prompt_ppl_split
+from results.paper_analysis import (
+    PPL_FILE,
+    mean_stderr,
+    missing_problems,
+    passed_problems,
+    pick_pass_run,
+    prompt_ppl_split,
+    sampling_runs,
+)
 from results.provenance import build_manifest
 from results.runs import load_run, load_runs
 from results.store import RunStore
@@ -71,6 +83,11 @@ class PerplexityConfig:
 
 
 
+def _num(value: float | None) -> str:
+    """A mean or standard error for the log: 3 decimals, or "-" where it is undefined (None)."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def config_from_dict(data: Mapping[str, Any]) -> PerplexityConfig:
     """The composed config (or a plain mapping of its shape) as a checked `PerplexityConfig`; unknown
     keys, wrong types and out-of-range values are ValueErrors of one line."""
@@ -83,16 +100,36 @@ def prompt_perplexities(model, tokenizer, prompts: Mapping[str, str], batch_size
     """{task_id: {"prompt_ppl", "nll", "tokens"}}: each prompt scored on its own (no context)."""
     ids = list(prompts)
     scores = score_segments(model, tokenizer, [Segment("", prompts[i]) for i in ids], batch_size)
-    return {i: {"prompt_ppl": math.exp(nll / n) if n else float("nan"), "nll": nll, "tokens": n}
+    return {i: {"prompt_ppl": math.exp(nll / n) if n else None, "nll": nll, "tokens": n}
             for i, (nll, n) in zip(ids, scores)}
 
 
-def find_pass_run(model: str, search_dir: str | Path):
-    """`results.paper_analysis.pick_pass_run` over the runs under `search_dir` (None when none)."""
+def _missing_text(missing: list[str]) -> str:
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return f"{len(missing)} of the selected problems ({shown})"
+
+
+def find_pass_run(model: str, search_dir: str | Path, problems: Sequence[str] | None = None):
+    """`results.paper_analysis.pick_pass_run` over the runs under `search_dir`: the best finished
+    HumanEval sampling run of `model` that sampled every one of `problems`.
+
+    None when `search_dir` holds no finished sampling run of the model at all. Raises ValueError
+    (one line naming the fix) when it holds some but none sampled every selected problem: the
+    split would count the unsampled problems wrongly (docs/results.md, Table 2)."""
     if not Path(search_dir).is_dir():
         return None
     runs, _ = load_runs([search_dir])
-    return pick_pass_run(runs, model)
+    picked = pick_pass_run(runs, model, problems)
+    if picked is None and problems is not None:
+        found = sampling_runs(runs, model)
+        if found:
+            fewest = min(found, key=lambda r: (len(missing_problems(r, problems)), str(r.path)))
+            raise ValueError(
+                f"no HumanEval sampling run of {model} under {search_dir} sampled every selected problem (the "
+                f"closest, {fewest.path}, lacks {_missing_text(missing_problems(fewest, problems))}); run "
+                f"`python -m humaneval model={model}` on these problems (or all), name one with pass_run=RUN_DIR, "
+                f"or select fewer problems")
+    return picked
 
 
 def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
@@ -107,8 +144,14 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
             raise ValueError(f"pass_run={cfg.pass_run} is not a HumanEval sampling run")
         if pass_run.manifest.model != cfg.model.name:
             raise ValueError(f"pass_run={cfg.pass_run} is a run of {pass_run.manifest.model}, not {cfg.model.name}")
+        missing = missing_problems(pass_run, [p.task_id for p in problems])
+        if missing:
+            raise ValueError(f"pass_run={cfg.pass_run} did not sample {_missing_text(missing)}, so it cannot split "
+                             f"them into pass / non-pass; name a run that sampled every selected problem, or select "
+                             f"only the problems it sampled")
     else:
-        pass_run = find_pass_run(cfg.model.name, cfg.search_dir or Path(cfg.run_dir).parent)
+        pass_run = find_pass_run(cfg.model.name, cfg.search_dir or Path(cfg.run_dir).parent,
+                                 [p.task_id for p in problems])
     if loaded is None:
         loaded = load_model(cfg.model)
     info = dataclasses.replace(loaded.info, name=cfg.model.name)  # the run's name for the model
@@ -142,6 +185,6 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
         log.warning("humaneval %s prompt perplexity: no HumanEval sampling run of the model found (pass_run=RUN_DIR "
                     "names one): the pass / non-pass split is left to `python -m results --paper`", cfg.model.name)
     store.write_metrics(metrics)
-    log.info("humaneval %s prompt perplexity %.3f ± %.3f over %d problems (%.1f s)", cfg.model.name, mean, se,
-             len(ppl), time.perf_counter() - t0)
+    log.info("humaneval %s prompt perplexity %s ± %s over %d problems (%.1f s)", cfg.model.name, _num(mean),
+             _num(se), len(ppl), time.perf_counter() - t0)
     return metrics

@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import json
-
 from hydra.core.config_store import ConfigStore
 
 from results.app import main as app_main
+from results.jsonl import dumps_json
 
 from . import PerplexityConfig, run
 
@@ -23,7 +22,7 @@ def run_perplexity(cfg: PerplexityConfig) -> float | None:
     metrics = run(cfg)
     keys = ("prompt_ppl", "prompt_ppl_se", "pass_ppl", "pass_ppl_se", "n_pass", "non_pass_ppl", "non_pass_ppl_se",
             "n_non_pass", "pass_run")
-    print(json.dumps({"run_dir": cfg.run_dir, **{k: metrics[k] for k in keys if k in metrics}}))
+    print(dumps_json({"run_dir": cfg.run_dir, **{k: metrics[k] for k in keys if k in metrics}}))
     return metrics.get("prompt_ppl")
 
 

@@ -16,6 +16,17 @@ FIELDS = {"workload", "dtype", "ours_tok_s", "ref_tok_s", "ratio", "ours_prefill
           "floor_tok_s", "ratio_to_floor", "ratio_ceiling"}
 
 
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_json_line_is_strict_json():
+    """The bench's and the GPU check's lines: a rate over zero time is null, never a bare NaN."""
+    line = bench.json_line({"workload": "he8", "ratio": float("nan"), "tok_s": float("inf"), "runs": [1.0, -float("inf")]})
+    assert json.loads(line, parse_constant=_refuse) == {"workload": "he8", "ratio": None, "tok_s": None,
+                                                        "runs": [1.0, None]}
+
+
 def test_bench_prints_one_json_line_per_workload(capsys):
     pytest.importorskip("transformers")
     threads = torch.get_num_threads()
@@ -23,7 +34,7 @@ def test_bench_prints_one_json_line_per_workload(capsys):
         assert bench.main(["--tiny", "--new-tokens", "6", "--threads", "1"]) == 0
     finally:
         torch.set_num_threads(threads)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = [json.loads(line, parse_constant=_refuse) for line in capsys.readouterr().out.splitlines()]
     assert [line["workload"] for line in lines] == list(bench.WORKLOADS)
     for line in lines:
         assert FIELDS <= set(line), FIELDS - set(line)

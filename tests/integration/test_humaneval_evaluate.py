@@ -152,3 +152,50 @@ def test_clear_errors(tmp_path, capsys, content, args, message):
     assert err.startswith("error: ")
     assert re.search(message, err), err
     assert not (tmp_path / "s.jsonl_results.jsonl").exists()
+
+
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+@pytest.mark.parametrize("model, n", [("reference", 1), ("tiny-random", 2)])
+def test_a_runs_own_samples_score_as_the_run_did(tmp_path, capsys, model, n):
+    """`python -m humaneval`'s samples.jsonl (problem_id, not task_id), given as the file or as the run
+    directory: the verdicts are the run's executions.jsonl, line for line."""
+    from pathlib import Path
+
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "humaneval", f"model={model}", "limit=3", f"sampling.n={n}",
+                           "sampling.max_new_tokens=16", f"run_dir={run_dir}", "progress=off"],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    json.loads(done.stdout.strip().splitlines()[-1], parse_constant=_refuse)  # the app's printed line: strict JSON
+    expected = {e["key"]: (e["status"], e["passed"])
+                for e in map(json.loads, (run_dir / "executions.jsonl").read_text().splitlines())}
+    assert len(expected) == 3 * n
+    for argument in (run_dir / "samples.jsonl", run_dir):
+        capsys.readouterr()
+        assert main([str(argument), "--k", "1"]) == 0
+        scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1], parse_constant=_refuse)
+        text = (run_dir / "samples.jsonl_results.jsonl").read_text()
+        results = [json.loads(line, parse_constant=_refuse) for line in text.splitlines()]
+        assert {r["key"]: (r["status"], r["passed"]) for r in results} == expected
+        assert all(r["problem_id"] == r["key"].rsplit("/", 1)[0] for r in results)  # our fields are kept
+        assert scores["pass@1"] == pytest.approx(sum(p for _, p in expected.values()) / len(expected))
+        (run_dir / "samples.jsonl_results.jsonl").unlink()
+
+
+def test_a_run_directory_with_other_problems_is_refused(tmp_path, capsys):
+    from results.records import Manifest
+    from results.store import RunStore
+
+    RunStore(tmp_path / "run").start({"benchmark": {"source": "bundled"}},
+                                     Manifest(benchmark="humaneval", model="m", dataset_hash="0" * 64))
+    (tmp_path / "run" / "samples.jsonl").write_text('{"problem_id": "HumanEval/0", "completion": "x"}\n')
+    assert main([str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the problems of bundled are not the ones") and err.count("\n") == 1
+    assert "--problem-file" in err
+    (tmp_path / "ppl").mkdir()
+    assert main([str(tmp_path / "ppl")]) == 2
+    assert "is not a run directory of python -m humaneval" in capsys.readouterr().err

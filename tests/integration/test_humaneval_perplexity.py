@@ -15,7 +15,8 @@ from codegen_model import registry
 from humaneval.data import load_problems
 from humaneval.perplexity import MODE, config_from_dict, prompt_perplexities, run
 from results.cli import main as results_main
-from results.paper_analysis import PPL_FILE, mean_stderr, prompt_ppl_split
+from results.paper_analysis import PPL_FILE, mean_stderr, pick_pass_run, prompt_ppl_split
+from results.runs import load_runs
 
 from ..unit.test_results_tables import make_run
 
@@ -52,7 +53,8 @@ def test_split_by_hand():
     assert (s["pass_ppl"], s["n_pass"], s["non_pass_ppl"], s["n_non_pass"]) == (3.0, 2, 8.0, 2)
     assert s["pass_ppl_se"] == pytest.approx(1.0) and s["non_pass_ppl_se"] == pytest.approx(2.0)
     assert s["n_unmatched"] == 1  # "e": no sampling record
-    assert mean_stderr([5.0]) == (5.0, pytest.approx(float("nan"), nan_ok=True))
+    assert mean_stderr([5.0]) == (5.0, None)  # undefined: None (null in metrics.json), never NaN
+    assert mean_stderr([]) == (None, None) and mean_stderr([None, float("nan"), 2.0, 4.0])[0] == 3.0
 
 
 def test_end_to_end_with_a_sampling_run(tmp_path, tiny, capsys):
@@ -81,6 +83,10 @@ def test_end_to_end_with_a_sampling_run(tmp_path, tiny, capsys):
         run(cfg(tmp_path, pass_run=str(tmp_path / "ppl")), loaded=tiny)
 
 
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def test_command_line(tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "humaneval.perplexity", "model=tiny-random", "limit=2",
@@ -88,7 +94,37 @@ def test_command_line(tmp_path):
                               timeout=300)
     done = cli()
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1], parse_constant=_refuse)  # strict JSON: no bare NaN
     assert out["prompt_ppl"] > 1 and out["pass_run"] is None
+    json.loads((tmp_path / "ppl" / "metrics.json").read_text(), parse_constant=_refuse)
     bad = cli(f"pass_run={tmp_path / 'nowhere'}")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "nowhere" in bad.stderr
+
+
+def test_a_run_that_did_not_sample_every_selected_problem_is_not_picked(tmp_path, tiny):
+    # "partial" has more samples per problem (it would win on n) but never sampled HumanEval/2 and /3
+    make_run(tmp_path / "partial", {"HumanEval/0": 8, "HumanEval/1": 8}, n=8)
+    make_run(tmp_path / "full", {"HumanEval/0": 1, "HumanEval/1": 0, "HumanEval/2": 3, "HumanEval/3": 0}, n=4)
+    runs, _ = load_runs([tmp_path])
+    assert pick_pass_run(runs, "tiny-random").path.name == "partial"  # no selection: most samples wins
+    assert pick_pass_run(runs, "tiny-random", IDS).path.name == "full"  # what `--paper`'s Table 2 asks
+    m = run(cfg(tmp_path), loaded=tiny)
+    assert m["pass_run"].endswith("full") and (m["n_pass"], m["n_non_pass"], m["n_unmatched"]) == (2, 2, 0)
+    # selecting only the problems "partial" sampled: it covers them and wins on samples per problem
+    sub = run(cfg(tmp_path, problems=IDS[:2], run_dir=str(tmp_path / "ppl2")), loaded=tiny)
+    assert sub["pass_run"].endswith("partial") and (sub["n_pass"], sub["n_non_pass"]) == (2, 0)
+    # named with pass_run=: refused, one line naming the fix
+    with pytest.raises(ValueError, match=r"did not sample 2 of the selected problems \(HumanEval/2, HumanEval/3\)"
+                                         r".*name a run that sampled every selected problem") as err:
+        run(cfg(tmp_path, pass_run=str(tmp_path / "partial")), loaded=tiny)
+    assert "\n" not in str(err.value)
+
+
+def test_no_run_covering_the_selection_is_one_error_line(tmp_path, tiny):
+    make_run(tmp_path / "partial", {"HumanEval/0": 1, "HumanEval/1": 0, "HumanEval/2": 1}, n=4)
+    with pytest.raises(ValueError, match=r"sampled every selected problem \(the closest, .*partial, lacks 1 of the "
+                                         r"selected problems \(HumanEval/3\)\); run `python -m humaneval "
+                                         r"model=tiny-random`") as err:
+        run(cfg(tmp_path), loaded=tiny)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "ppl" / PPL_FILE).exists()  # refused before anything was scored

@@ -31,6 +31,10 @@ def official_line(problem, case, program):
             "completions": program, "prompts_completions": ["..."]}
 
 
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON (a bare NaN / Infinity)")
+
+
 def test_official_format(tmp_path, problem_set, mtpb_path, capsys):
     p3, p12, p41 = (problem_set.by_id()[i] for i in (3, 12, 41))
     lines = []
@@ -43,7 +47,7 @@ def test_official_format(tmp_path, problem_set, mtpb_path, capsys):
     samples.write_text("".join(json.dumps(x) + "\n" for x in lines))
 
     assert main([str(samples), "--data", str(mtpb_path), "--workers", "2"]) == 0
-    results = [json.loads(x) for x in Path(str(samples) + "_results.jsonl").read_text().splitlines()]
+    results = [json.loads(x, parse_constant=_refuse) for x in Path(str(samples) + "_results.jsonl").read_text().splitlines()]
     assert [r["completions"] for r in results] == [x["completions"] for x in lines]  # same order, input kept
     assert [r["passed"] for r in results] == [True, True, True, False, False, True]
     assert [r["status"] for r in results] == ["passed", "passed", "passed", "failed", "failed", "error"]
@@ -54,7 +58,7 @@ def test_official_format(tmp_path, problem_set, mtpb_path, capsys):
     assert "pass rate 66.67% (4/6" in out and "Class definition" in out and "41[gold_unscorable] 0/1" in out
 
     assert main([str(samples), "--data", str(mtpb_path), "--scoring", "strict", "--quiet"]) == 0
-    results = [json.loads(x) for x in Path(str(samples) + "_results.jsonl").read_text().splitlines()]
+    results = [json.loads(x, parse_constant=_refuse) for x in Path(str(samples) + "_results.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in results] == [True, True, True, False, False, False]
 
 
@@ -62,11 +66,12 @@ def test_run_format(tmp_path, problem_set, mtpb_path, capsys):
     cfg = config(tmp_path, "problems=[3,12]")
     run_summary = run(cfg, generator=ScriptedGenerator(reference_answer(problem_set.problems, frozenset({12}))), problem_set=problem_set)
     assert main([cfg.run_dir, "--data", str(mtpb_path), "--quiet"]) == 0
-    results = [json.loads(x) for x in (Path(cfg.run_dir) / "samples.jsonl_results.jsonl").read_text().splitlines()]
+    results = [json.loads(x, parse_constant=_refuse) for x in (Path(cfg.run_dir) / "samples.jsonl_results.jsonl").read_text().splitlines()]
     stored = {e.key: e for e in RunStore(cfg.run_dir).executions()}
     assert [r["key"] for r in results] == [s.key for s in RunStore(cfg.run_dir).samples()]
     assert [r["passed"] for r in results] == [stored[r["key"]].passed for r in results]
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["pass_rate"] == run_summary.metrics["pass_rate"]
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1], parse_constant=_refuse)  # strict JSON
+    assert printed["pass_rate"] == run_summary.metrics["pass_rate"]
 
 
 def test_bad_input_names_the_line(tmp_path, mtpb_path, capsys):

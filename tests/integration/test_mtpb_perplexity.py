@@ -63,6 +63,10 @@ def test_segments(mtpb_path):
     assert single_turn_segment(prompts) == Segment(PREFIX, "# " + " ".join(prompts) + "\n")
 
 
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path, capsys):
     problem_set = load_problems(mtpb_path)
     cfg = config(tmp_path, "mode=perplexity", "problems=[3]", f"data_path={mtpb_path}", "perplexity.history=prompts",
@@ -71,7 +75,9 @@ def test_perplexity_mode_end_to_end_and_resume(tmp_path, mtpb_path, capsys):
     m = summary.metrics
     assert m["mode"] == "perplexity" and m["n_problems"] == 1 and m["n_cases"] == 5 and m["history"] == "prompts"
     assert 1 < m["multi_turn_ppl"] < 1e6 and 1 < m["single_turn_ppl"] < 1e6
-    assert math.isnan(m["multi_turn_ppl_se"])  # one problem: no standard error
+    assert m["multi_turn_ppl_se"] is None and m["single_turn_ppl_se"] is None  # one problem: no standard error
+    text = (Path(cfg.run_dir) / "metrics.json").read_text()
+    assert json.loads(text, parse_constant=_refuse)["multi_turn_ppl_se"] is None  # strict JSON: null, not NaN
     rows = [json.loads(x) for x in (Path(cfg.run_dir) / PPL_FILE).read_text().splitlines()]
     assert len(rows) == 5 and all(len(r["turn_ppl"]) == 3 for r in rows)
     p3 = rows
@@ -160,3 +166,25 @@ def test_command_line_without_a_multi_turn_run(tmp_path, mtpb_path):
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "found no finished multi-turn MTPB run of tiny-random" in errors[0]
+
+
+def test_command_line_prints_strict_json_for_one_problem(tmp_path, mtpb_path):
+    """One problem has no standard error: the printed line and metrics.json say null, never a bare NaN."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    run_dir = tmp_path / "ppl"
+    done = subprocess.run([sys.executable, "-m", "mtpb", "model=tiny-random", "mode=perplexity", "problems=[3]",
+                           "perplexity.history=prompts", f"data_path={mtpb_path}", f"run_dir={run_dir}",
+                           "progress=off"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(printed) == 1
+    shown = json.loads(printed[0], parse_constant=_refuse)
+    assert shown["multi_turn_ppl_se"] is None and shown["single_turn_ppl_se"] is None
+    assert shown["multi_turn_ppl"] > 1
+    for name in ("metrics.json", "manifest.json"):
+        json.loads((run_dir / name).read_text(), parse_constant=_refuse)
+    for line in (run_dir / PPL_FILE).read_text().splitlines():
+        json.loads(line, parse_constant=_refuse)

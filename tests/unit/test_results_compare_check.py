@@ -145,3 +145,15 @@ def test_user_errors_in_the_cli_are_one_line_without_traceback(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_baseline_file_is_strict_json(tmp_path):
+    from results.check import write_baseline
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    path = tmp_path / "ci" / "baseline.json"
+    write_baseline({"metrics": {"pass@1": {"value": 0.5, "tolerance": float("nan")}}}, path)
+    data = json.loads(path.read_text(), parse_constant=refuse)
+    assert data["metrics"]["pass@1"] == {"value": 0.5, "tolerance": None}

@@ -142,3 +142,28 @@ def test_execution_record_detail_is_bounded():
     assert len(record.detail) <= DETAIL_MAX_CHARS and "more characters]" in record.detail
     line = jsonl.dumps_line(record.to_dict())
     assert ExecutionRecord.from_dict(json.loads(line)) == record
+
+
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_undefined_numbers_are_written_as_null(tmp_path):
+    """JSON has no NaN: every writer of the module writes null, which strict readers accept."""
+    import math
+
+    import numpy as np
+
+    value = {"se": float("nan"), "hi": float("inf"), "lo": -math.inf, "np": np.float32("nan"),
+             "n": np.int64(3), "nested": [1.5, (float("nan"),), {"x": np.float64(2.5)}], "ok": 0.25}
+    expected = {"se": None, "hi": None, "lo": None, "np": None, "n": 3, "nested": [1.5, [None], {"x": 2.5}],
+                "ok": 0.25}
+    assert json.loads(jsonl.dumps_line(value), parse_constant=_refuse) == expected
+    assert json.loads(jsonl.dumps_json(value, indent=2), parse_constant=_refuse) == expected
+    assert json.loads(jsonl.dumps_line({"o": object()}, default=lambda o: float("nan")),
+                      parse_constant=_refuse) == {"o": None}
+    jsonl.write_jsonl(tmp_path / "a.jsonl", [value, {"v": math.nan}])
+    with jsonl.Appender(tmp_path / "a.jsonl") as f:
+        f.write({"v": -math.inf})
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    assert [json.loads(x, parse_constant=_refuse) for x in lines] == [expected, {"v": None}, {"v": None}]

@@ -277,3 +277,21 @@ def test_sigkill_loses_nothing_flushed(tmp_path):
     store.append_sample(sample(99999, 0))  # resuming appends after any cut line
     store.close()
     assert len(RunStore(tmp_path).samples()) == n + 1
+
+
+def test_metrics_and_manifest_are_strict_json(tmp_path):
+    """An undefined number (one problem's standard error) is null in metrics.json, never a bare NaN."""
+    import numpy as np
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    store = RunStore(tmp_path / "r")
+    store.start({"t": float("nan")}, Manifest(benchmark="humaneval", model="m",
+                                              sampling={"temperature": float("nan")}))
+    store.write_metrics({"ppl": 3.5, "ppl_se": float("nan"), "rate": np.float64("inf"), 1: [np.nan]})
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(), parse_constant=refuse)
+    assert metrics == {"ppl": 3.5, "ppl_se": None, "rate": None, "1": [None]}
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text(), parse_constant=refuse)
+    assert manifest["sampling"]["temperature"] is None
+    assert store.metrics() == metrics
