@@ -1,11 +1,13 @@
 """The harness side: start the fork server, lease workers, stream results, cache identical jobs.
 
-`Sandbox` owns one fork server (`server.py`) and the workers it forked; `run_many` hands jobs to
-idle workers, yields `(index, ExecResult)` as each finishes, and puts a watchdog on every worker
-(its wall limit plus a grace period) so a stuck worker becomes a `sandbox_error` for that one job,
-never a stuck harness. Identical (program, limits, files) jobs run once per `Sandbox` (a
-content-hash cache; hits come back with `cached=True`). The module-level `run` / `run_many` use a
-default `Sandbox` started on first use and closed at exit.
+`Sandbox` owns one fork server (`server.py`) and the workers it forked. Every job takes one path:
+`Sandbox.run` leases an idle worker, hands it the job and puts a watchdog on it (its wall limit plus
+a grace period), so a stuck worker becomes a `sandbox_error` for that one job, never a stuck
+harness. Many jobs go through the push API, `Executor` (submit, get results as they finish), which
+calls `Sandbox.run` on at most `workers` threads; `run_many` feeds an Executor from an iterable.
+Identical (program, limits, files) jobs run once per `Sandbox` (a content-hash cache, and a wait
+for an identical job still running; both come back with `cached=True`). The module-level `run` /
+`executor` / `run_many` use a default `Sandbox` started on first use and closed at exit.
 
 Two fork servers: a lean one (plain interpreter) and a warm one (numpy and pandas imported).
 A program whose text names numpy, pandas or a library built on them runs on a warm worker and
@@ -195,6 +197,7 @@ class Sandbox:
         self._servers = {"lean": _Server("lean", ()), "warm": _Server("warm", self.warm_modules)}
         self._child_mode = {"lean": "spawn" if mode == "spawn" else "fork", "warm": "fork"}
         self._idle: dict[str, list[_Worker]] = {"lean": [], "warm": []}
+        self._running: dict[str, Future] = {}  # cache key -> the result of the identical job running now
         self._closed = False
         self._owner_pid = os.getpid()  # a forked copy of the harness must not stop our processes
 
@@ -215,30 +218,39 @@ class Sandbox:
 
     def run(self, program: str | Job, limits: Limits | None = None, files: dict[str, bytes] | None = None,
             *, cache: bool = True, profile: ExecProfile | None = None) -> ExecResult:
-        """Run one program (a str, or a `Job` with its files, profile and judge); safe to call from
-        many threads at once (each leases its own worker)."""
+        """Run one program (a str, or a `Job` with its files, profile, judge and own limits, which win
+        over `limits`); the one-job case of the one path every job takes. Safe to call from many
+        threads at once: each leases its own worker. With `cache`, an identical job (program, files,
+        profile, judge, limits) runs once per Sandbox: a later call gets the cached result, and a call
+        made while the first still runs waits for it; both come back with `cached=True`. Raises
+        SandboxUnavailable (no workers can start) and ValueError (limits below the worker's floor),
+        also in the calls that waited."""
         job = program if isinstance(program, Job) else Job(program, files, profile=profile)
-        job_limits = limits or job.limits or Limits()
+        job_limits = job.limits or limits or Limits()
         key = cache_key(job, job_limits) if cache else None
-        if key is not None:
+        if key is None:
+            return self._execute(job, job_limits)
+        with self._lock:
             hit = self.cache.get(key)
-            if hit is not None:
-                return hit
-        kind = self._kind(job)
-        leased: list[_Worker] = []
-        worker = self._lease(kind, leased)
+            first = self._running.get(key) if hit is None else None
+            if hit is None and first is None:
+                self._running[key] = mine = Future()
+        if hit is not None:
+            return hit
+        if first is not None:  # an identical job is running: its result, once
+            result = first.result()
+            return dataclasses.replace(result, cached=True, values=list(result.values))
         try:
-            self._check_limits(worker, job_limits)
-            deadline = self._send(worker, job, job_limits)
-            if deadline is None:
-                result = ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
-            else:
-                _wait_readable(worker.sock, deadline - time.monotonic())
-                result = self._collect(worker, deadline, job_limits)
-        finally:
-            self._release(worker, leased)
-        if key is not None:
-            self.cache.put(key, result)
+            result = self._execute(job, job_limits)
+        except BaseException as exc:
+            with self._lock:
+                self._running.pop(key, None)
+            mine.set_exception(exc)
+            raise
+        self.cache.put(key, result)  # before the key leaves `_running`: no window without either
+        with self._lock:
+            self._running.pop(key, None)
+        mine.set_result(result)
         return result
 
     def executor(self, workers: int | None = None, limits: Limits | None = None, *,
@@ -249,89 +261,18 @@ class Sandbox:
 
     def run_many(self, jobs: Iterable[str | Job], limits: Limits | None = None, workers: int | None = None,
                  *, cache: bool = True) -> Iterator[tuple[int, ExecResult]]:
-        """Yield (index into jobs, result) as programs finish; `jobs` is consumed lazily.
+        """Yield (index into jobs, result) as programs finish: the push API fed from `jobs` lazily,
+        at most `workers` (default os.cpu_count()) submitted and not yet delivered at once.
 
-        At most `workers` programs run at once (default: os.cpu_count()).
-        """
-        default_limits = limits or Limits()
-        n_workers = workers if workers is not None else (os.cpu_count() or 1)
-        if n_workers < 1:
-            raise ValueError(f"workers must be >= 1 (default: os.cpu_count()), got {workers}")
-        source = iter(jobs)
-        leased: list[_Worker] = []
-        idle: dict[str, list[_Worker]] = {"lean": [], "warm": []}
-        busy: dict[int, tuple[_Worker, int, str | None, float, Limits]] = {}  # by socket fd
-        waiting: dict[str, list[int]] = {}  # in-flight key -> indices of identical later jobs
-        poller = select.poll()
-        next_index, exhausted = 0, False
-        out: list[tuple[int, ExecResult]] = []  # finished, not yet handed to the caller
-        try:
-            while True:
-                # 1. Work for every free worker first, so they run while the caller handles results.
-                while not exhausted and len(busy) < n_workers:
-                    try:
-                        raw = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    index, next_index = next_index, next_index + 1
-                    job = raw if isinstance(raw, Job) else Job(raw)
-                    job_limits = job.limits or default_limits
-                    key = cache_key(job, job_limits) if cache else None
-                    if key is not None:
-                        hit = self.cache.get(key)
-                        if hit is not None:
-                            out.append((index, hit))
-                            continue
-                        if key in waiting:
-                            waiting[key].append(index)
-                            continue
-                        waiting[key] = []
-                    kind = self._kind(job)
-                    worker = idle[kind].pop() if idle[kind] else self._lease(kind, leased)
-                    try:
-                        self._check_limits(worker, job_limits)
-                    except ValueError:
-                        idle[kind].append(worker)
-                        raise
-                    deadline = self._send(worker, job, job_limits)
-                    if deadline is None:
-                        self._discard(worker, leased)
-                        result = ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
-                        out += self._deliver(index, key, result, waiting)
-                        continue
-                    busy[worker.sock.fileno()] = (worker, index, key, deadline, job_limits)
-                    poller.register(worker.sock, select.POLLIN)
-                # 2. Hand over what is finished.
-                if out:
-                    batch, out = out, []
-                    yield from batch
-                    continue
-                if not busy:
-                    if exhausted:
-                        return
-                    continue
-                # 3. Wait for the next results (or a watchdog deadline).
-                timeout_s = max(0.0, min(entry[3] for entry in busy.values()) - time.monotonic())
-                ready = [fd for fd, _ in poller.poll(int(timeout_s * 1000) + 1)]
-                if not ready:
-                    ready = [fd for fd, entry in busy.items() if entry[3] <= time.monotonic()]
-                for fd in ready:
-                    worker, index, key, deadline, job_limits = busy.pop(fd)
-                    poller.unregister(fd)
-                    result = self._collect(worker, deadline, job_limits)
-                    if exhausted or worker.sock.fileno() < 0:
-                        self._release(worker, leased)  # no more work here: back to the shared pool
-                    else:
-                        idle[worker.kind].append(worker)
-                    out += self._deliver(index, key, result, waiting)
-        finally:
-            for worker, *_ in busy.values():  # abandoned mid-run: do not wait for them
-                self._kill_worker(worker)
-                self._discard(worker, leased)
-            for workers_ in idle.values():
-                for worker in workers_:
-                    self._release(worker, leased)
+        Stopping the iteration early starts nothing new and waits for the programs already
+        running (each ends by its wall limit). Raises ValueError for `workers < 1`."""
+        with self.executor(workers, limits, cache=cache) as ex:
+            for index, job in enumerate(jobs):
+                while ex.pending >= ex.workers:
+                    yield ex.next_finished()
+                ex.submit(job, tag=index)
+                yield from ex.finished()
+            yield from ex.as_completed()
 
     def close(self) -> None:
         """Stop the workers (they kill what is left of their programs) and the fork servers."""
@@ -357,14 +298,19 @@ class Sandbox:
     def _kind(self, job: Job) -> str:
         return "warm" if self.warm_modules and _WARM_HINT.search(job.program) else "lean"
 
-    def _deliver(self, index: int, key: str | None, result: ExecResult,
-                 waiting: dict) -> list[tuple[int, ExecResult]]:
-        """The result for `index` and for the identical jobs that waited for it; cache it."""
-        if key is None:
-            return [(index, result)]
-        self.cache.put(key, result)
-        return [(index, result)] + [(other, dataclasses.replace(result, cached=True, values=list(result.values)))
-                                    for other in waiting.pop(key, [])]
+    def _execute(self, job: Job, limits: Limits) -> ExecResult:
+        """Lease a worker, hand it the job, wait (watchdog: its wall limit plus a grace), collect."""
+        leased: list[_Worker] = []
+        worker = self._lease(self._kind(job), leased)
+        try:
+            self._check_limits(worker, limits)
+            deadline = self._send(worker, job, limits)
+            if deadline is None:
+                return ExecResult(Status.SANDBOX_ERROR, f"worker {worker.pid} is gone")
+            _wait_readable(worker.sock, deadline - time.monotonic())
+            return self._collect(worker, deadline, limits)
+        finally:
+            self._release(worker, leased)
 
     def _collect(self, worker: _Worker, deadline: float, limits: Limits) -> ExecResult:
         if time.monotonic() >= deadline and not _wait_readable(worker.sock, 0.0):
@@ -536,6 +482,13 @@ class Executor:
         """(tag, result) for the jobs finished by now and not yet delivered; never waits."""
         while not self._done.empty():
             yield self._deliver(self._done.get())
+
+    def next_finished(self) -> tuple[Any, ExecResult]:
+        """(tag, result) of the next job to finish (waits for it). Raises RuntimeError when nothing
+        submitted is left to deliver."""
+        if not self.pending:
+            raise RuntimeError("next_finished: every submitted job has been delivered")
+        return self._deliver(self._done.get())
 
     def as_completed(self) -> Iterator[tuple[Any, ExecResult]]:
         """(tag, result) as jobs finish, until every job submitted (also while iterating) is delivered."""

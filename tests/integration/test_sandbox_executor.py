@@ -69,3 +69,54 @@ def test_closing_with_cancel_starts_nothing_queued(box):
     ex.close(cancel=True)
     assert first.result().status is Status.PASSED and all(f.cancelled() for f in queued)
     assert time.monotonic() - t0 < 5.0
+
+
+class CountingSandbox(Sandbox):
+    """A Sandbox that counts the jobs it really executes (cache hits and waits are not counted)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.executed: list[str] = []
+
+    def _execute(self, job, limits):
+        self.executed.append(job.program)
+        return super()._execute(job, limits)
+
+
+def test_identical_jobs_submitted_together_run_once():
+    """One path for every job: the in-flight wait of `Sandbox.run` serves the Executor too (at a
+    low temperature many HumanEval samples are the same program)."""
+    program = "import time\ntime.sleep(0.3)\n__emit__(time.time())\n"
+    with CountingSandbox() as b, b.executor(workers=4, limits=FAST) as ex:
+        for i in range(4):
+            ex.submit(program, tag=i)
+        results = dict(ex.as_completed())
+        assert b.executed == [program]
+        assert sorted(r.cached for r in results.values()) == [False, True, True, True]
+        assert len({r.values[0] for r in results.values()}) == 1 and all(r.passed for r in results.values())
+
+
+def test_an_error_of_the_running_job_reaches_the_identical_waiting_ones():
+    class Failing(CountingSandbox):
+        def _execute(self, job, limits):
+            self.executed.append(job.program)
+            time.sleep(0.3)  # long enough for the others to find it running
+            raise ValueError("limits below the worker's floor")
+
+    with Failing() as b, b.executor(workers=3, limits=FAST) as ex:
+        for i in range(3):
+            ex.submit("x = 1\n", tag=i)
+        errors = 0
+        while ex.pending:
+            with pytest.raises(ValueError, match="floor"):
+                ex.next_finished()
+            errors += 1
+        assert errors == 3 and b.executed == ["x = 1\n"]
+
+
+def test_run_many_abandoned_midway_starts_nothing_more():
+    with CountingSandbox() as b:
+        stream = b.run_many([f"x = {i}\n" for i in range(10)], FAST, workers=1, cache=False)
+        assert next(stream)[0] == 0
+        stream.close()
+        assert len(b.executed) == 1
