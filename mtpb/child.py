@@ -159,7 +159,7 @@ def _error_text(err):
     return text
 
 
-def run_program(program, timeout_s, guard=True):
+def run_program(program, official_timeout_s, guard=True):
     """Stage 1: run `program` the official way; what happened is left in `_MTPB_STATE`.
     `guard`: the official `reliability_guard` first (the faithful default)."""
     if guard:
@@ -178,7 +178,7 @@ def run_program(program, timeout_s, guard=True):
 
     try:
         signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        signal.setitimer(signal.ITIMER_REAL, official_timeout_s)
     except (ValueError, OSError, AttributeError):  # no SIGALRM: the sandbox's wall limit only
         state["alarm"] = False
     try:

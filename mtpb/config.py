@@ -58,11 +58,6 @@ class SandboxConfig(SharedSandboxConfig):
             raise ValueError(f"sandbox.wall_s={self.wall_s} is not allowed: sandbox.wall_s must be > "
                              f"sandbox.official_timeout_s ({self.official_timeout_s}), the in-process limit")
 
-    @property
-    def timeout_s(self) -> float:
-        """The official in-process limit (the name the run layer reads)."""
-        return self.official_timeout_s
-
 
 @dataclass
 class BenchmarkConfig:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from results.aliases import rename_flags
 from results.jsonl import JSONLError, clip_text, dumps_json, read_objects, write_jsonl
 from results.records import DETAIL_MAX_CHARS, ExecutionRecord
 from sandbox import Limits, executor, hide
@@ -33,7 +34,7 @@ from sandbox import Limits, executor, hide
 from .data import DataError, Problem, ProblemSet, load_problems
 from .errata import load_dataset_files
 from .execution import ScoringJob, sandbox_job
-from .harness import DEFAULT_TIMEOUT_S, WALL_GRACE_S, read_outcome
+from .harness import OFFICIAL_TIMEOUT_S, WALL_GRACE_S, read_outcome
 from .metrics import compute_metrics, format_problem_table, format_summary, problem_key
 
 log = logging.getLogger("mtpb.evaluate")
@@ -121,10 +122,12 @@ def _resolve_cases(entries: list[Entry], problems: ProblemSet | None) -> None:
 
 
 def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None, scoring: str = "official",
-             timeout_s: float = DEFAULT_TIMEOUT_S, limits: Limits | None = None, workers: int | None = None,
+             official_timeout_s: float = OFFICIAL_TIMEOUT_S, limits: Limits | None = None, workers: int | None = None,
              datasets_dir: str | None = None, guard: bool = True) -> tuple[dict, dict[Path, list[dict]]]:
     """Score every line of `paths`; returns (metrics, {results file: result lines}). `guard`: the
-    official script's reliability_guard in every program (the faithful default)."""
+    official script's reliability_guard in every program (the faithful default); `official_timeout_s`:
+    the official in-process limit; `limits`: the sandbox's (default: wall_s = official_timeout_s +
+    WALL_GRACE_S, 4096 MB)."""
     if scoring not in ("official", "strict"):
         raise ValueError(f"scoring must be 'official' or 'strict', got {scoring!r}")
     files = []
@@ -138,7 +141,7 @@ def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None,
     entries = [e for path in files for e in read_entries(path, problems)]
     _resolve_cases(entries, problems)
     dataset_files = load_dataset_files(datasets_dir, {e.problem_id for e in entries}) if datasets_dir else {}
-    limits = limits or Limits(wall_s=timeout_s + WALL_GRACE_S, memory_mb=4096)
+    limits = limits or Limits(wall_s=official_timeout_s + WALL_GRACE_S, memory_mb=4096)
     jobs = [ScoringJob(e.program, e.gold, dataset_files.get(e.problem_id)) for e in entries]
     results: list[dict | None] = [None] * len(entries)
     records: list[ExecutionRecord | None] = [None] * len(entries)
@@ -147,7 +150,7 @@ def evaluate(paths: Sequence[str | Path], *, problems: ProblemSet | None = None,
     hide(hidden)
     with executor(workers, limits) as pool:
         for index, j in enumerate(jobs):
-            pool.submit(sandbox_job(j, limits, timeout_s, guard), tag=index)
+            pool.submit(sandbox_job(j, limits, official_timeout_s, guard), tag=index)
         finished = [(index, read_outcome(result), result) for index, result in pool.as_completed()]
     for index, outcome, result in finished:
         e = entries[index]
@@ -211,18 +214,36 @@ def run_data_path(paths: Sequence[str]) -> str | None:
     return None
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    """The sandbox's limits of the command line; InputError when the wall clock would cut the
+    official in-process limit short."""
+    wall_s = args.wall_s if args.wall_s is not None else args.official_timeout_s + WALL_GRACE_S
+    if not wall_s > args.official_timeout_s > 0:
+        raise InputError(f"--wall-s={wall_s:g} must be > --official-timeout-s={args.official_timeout_s:g} > 0 "
+                         "(the sandbox kills at the wall clock; the official timer must fire first)")
+    return Limits(wall_s=wall_s, memory_mb=4096)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtpb.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="official-format JSONL files, run directories or samples.jsonl files")
     parser.add_argument("--data", default=None, help="mtpb.jsonl (default: the run's own data_path, else "
                         "$CODEGEN_SHARED_DATA/mtpb/mtpb.jsonl, else the pinned download)")
     parser.add_argument("--scoring", choices=("official", "strict"), default="official")
-    parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, help="per-program limit (official: 20)")
+    parser.add_argument("--official-timeout-s", type=float, default=OFFICIAL_TIMEOUT_S,
+                        help="the official in-process limit per program, seconds (default 20, as mtpb_exec.py)")
+    parser.add_argument("--wall-s", type=float, default=None, help="the sandbox's wall-clock limit per program, "
+                        f"seconds (default: --official-timeout-s + {WALL_GRACE_S:g})")
     parser.add_argument("--workers", type=int, default=None, help="programs in parallel (default: one per core)")
     parser.add_argument("--datasets-dir", default=None, help="folder with the CSV files problems 38 and 46 read")
     parser.add_argument("--quiet", action="store_true", help="no per-problem table")
     parser.add_argument("--no-guard", action="store_true",
                         help="run without the official reliability_guard (default: with it, as mtpb_exec.py)")
+    try:
+        argv = rename_flags(sys.argv[1:] if argv is None else argv, {"--timeout-s": "--official-timeout-s"})
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -231,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("no dataset (%s); official-format lines are still scored with their own gold outputs", err)
         problems = None
     try:
-        metrics, outputs = evaluate(args.paths, problems=problems, scoring=args.scoring, timeout_s=args.timeout_s,
+        metrics, outputs = evaluate(args.paths, problems=problems, scoring=args.scoring,
+                                    official_timeout_s=args.official_timeout_s, limits=_limits(args),
                                     workers=args.workers, datasets_dir=args.datasets_dir, guard=not args.no_guard)
     except (InputError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

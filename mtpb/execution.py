@@ -22,7 +22,7 @@ class ScoringJob:
     files: dict[str, bytes] | None = None  # placed in the program's working directory
 
 
-def sandbox_job(job: ScoringJob, limits: Limits, timeout_s: float, guard: bool = True) -> Job:
-    """The sandbox job scoring `job` against its gold output; `timeout_s`: the official per-program
+def sandbox_job(job: ScoringJob, limits: Limits, official_timeout_s: float, guard: bool = True) -> Job:
+    """The sandbox job scoring `job` against its gold output; `official_timeout_s`: the official per-program
     timeout; `guard`: the official reliability_guard in the program (the faithful default)."""
-    return scoring_job(job.program, job.gold, timeout_s, files=job.files, limits=limits, guard=guard)
+    return scoring_job(job.program, job.gold, official_timeout_s, files=job.files, limits=limits, guard=guard)

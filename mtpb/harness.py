@@ -38,8 +38,8 @@ from typing import Any
 
 from sandbox import ExecProfile, Job, Limits
 
-DEFAULT_TIMEOUT_S = 20.0  # the official per-program limit
-WALL_GRACE_S = 10.0  # sandbox deadline = timeout + this (interpreter start-up, the final check)
+OFFICIAL_TIMEOUT_S = 20.0  # the official in-process limit per program (mtpb_exec.py), seconds
+WALL_GRACE_S = 10.0  # default wall_s = official_timeout_s + this (interpreter start-up, the final check)
 
 _COMPILE_ERRORS = ("SyntaxError", "IndentationError", "TabError")
 
@@ -61,11 +61,11 @@ def _sources() -> tuple[str, str]:
     return child, judge
 
 
-def build_scoring_program(program: str, timeout_s: float = DEFAULT_TIMEOUT_S, guard: bool = True) -> str:
+def build_scoring_program(program: str, official_timeout_s: float = OFFICIAL_TIMEOUT_S, guard: bool = True) -> str:
     """The sandboxed program: the official run of `program` (no gold in it); `guard`: the
     official `reliability_guard` before it (`mtpb.child.reliability_guard`)."""
     return (_sources()[0] + "\n\n# ---- one MTPB execution ----\n"
-            f"run_program({program!r}, {float(timeout_s)!r}, guard={bool(guard)!r})\n")
+            f"run_program({program!r}, {float(official_timeout_s)!r}, guard={bool(guard)!r})\n")
 
 
 def judge_source() -> str:
@@ -73,12 +73,12 @@ def judge_source() -> str:
     return _sources()[1]
 
 
-def scoring_job(program: str, gold: Any, timeout_s: float = DEFAULT_TIMEOUT_S, files: dict | None = None,
+def scoring_job(program: str, gold: Any, official_timeout_s: float = OFFICIAL_TIMEOUT_S, files: dict | None = None,
                 limits: Limits | None = None, guard: bool = True) -> Job:
     """The sandbox job that scores `program` against `gold` the official way (`guard`: with the
     official script's `reliability_guard`, the faithful default; False runs without it)."""
-    return Job(build_scoring_program(program, timeout_s, guard), files=files or None, limits=limits, profile=PROFILE,
-               judge=judge_source(), judge_input=gold)
+    return Job(build_scoring_program(program, official_timeout_s, guard), files=files or None, limits=limits,
+               profile=PROFILE, judge=judge_source(), judge_input=gold)
 
 
 @dataclass

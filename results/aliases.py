@@ -136,3 +136,25 @@ def _offsets(alias: Alias, value: str) -> list[float]:
 
 
 __all__ = ["Alias", "rewrite"]
+
+
+def rename_flags(argv: Iterable[str], renames: dict[str, str], stderr: TextIO | None = None) -> list[str]:
+    """The command-line flags of a plain (argparse) CLI under their current names: each old flag of
+    `renames` ("--timeout-s" -> "--wall-s"), also in its `--flag=value` form, becomes the new one,
+    with one warning line per old flag on `stderr`. Raises ValueError (one line) when a command
+    gives both an old flag and its new name."""
+    out, warned = [], set()
+    args = list(argv)
+    for arg in args:
+        flag, eq, value = arg.partition("=")
+        new = renames.get(flag)
+        if new is None:
+            out.append(arg)
+            continue
+        if any(a == new or a.startswith(new + "=") for a in args):
+            raise ValueError(f"{flag} and {new} are the same setting ({flag} is its old name): give only {new}")
+        if flag not in warned:
+            warned.add(flag)
+            print(f"warning: {flag} is now {new} (the old name still works)", file=stderr or sys.stderr)
+        out.append(new + eq + value)
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -81,3 +82,22 @@ def test_an_old_key_with_its_new_name_is_one_line_and_no_directory(tmp_path, app
     line = _one_line_error(proc)
     assert old in line and new in line and f"give only {new.split('=')[0]}" in line
     assert proc.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("humaneval.evaluate", "--timeout-s", "--wall-s"),
+    ("mtpb.evaluate", "--timeout-s", "--official-timeout-s"),
+])
+def test_the_evaluate_commands_old_limit_flag_warns_and_both_names_are_refused(module, old, new, tmp_path):
+    """One vocabulary for limits in the evaluate CLIs too; the flag of before still works."""
+    from results.aliases import rename_flags
+
+    err = io.StringIO()
+    assert rename_flags(["x.jsonl", f"{old}=5", "--workers", "2"], {old: new}, err) == ["x.jsonl", f"{new}=5",
+                                                                                       "--workers", "2"]
+    assert err.getvalue() == f"warning: {old} is now {new} (the old name still works)\n"
+    done = subprocess.run([sys.executable, "-m", module, str(tmp_path / "none.jsonl"), old, "5", new, "5"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2 and done.stderr.strip() == \
+        f"error: {old} and {new} are the same setting ({old} is its old name): give only {new}"

@@ -45,7 +45,7 @@ def test_verdicts_equal_the_official_executor_on_the_corpus(tmp_path, mtpb_path)
                           "--timeout-s", TIMEOUT_S, "--workers", "2"],
                          cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
         subprocess.Popen([sys.executable, "-m", "mtpb.evaluate", str(ours_dir / "samples.jsonl"), "--data", str(mtpb_path),
-                          "--timeout-s", TIMEOUT_S, "--workers", "2", "--quiet"],
+                          "--official-timeout-s", TIMEOUT_S, "--workers", "2", "--quiet"],
                          cwd=ours_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     ]
     outputs = [p.communicate(timeout=300) for p in scorers]

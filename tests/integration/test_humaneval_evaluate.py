@@ -131,6 +131,11 @@ def test_pass_at_k_output_and_subset(tmp_path, capsys):
     captured = capsys.readouterr()
     assert set(json.loads(captured.out.strip().splitlines()[-1])) == {"pass@1"}
     assert "note: pass@k left out for k=10,100 > 4 samples" in captured.err
+    assert main([str(path), "--k", "1", "--wall-s", "3"]) == 0  # the sandbox's name for the limit
+    assert main([str(path), "--k", "1", "--timeout-s", "3"]) == 0  # its old name, with a warning
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1]) == pytest.approx({"pass@1": 0.25})
+    assert captured.err.count("warning: --timeout-s is now --wall-s (the old name still works)") == 1
 
 
 @pytest.mark.parametrize("content, args, message", [

@@ -94,3 +94,22 @@ def test_no_guard_flag(tmp_path, problem_set, mtpb_path):
         assert main([str(samples), "--data", str(mtpb_path), "--workers", "1", "--quiet", *flags]) == 0
         verdicts.append(json.loads(Path(str(samples) + "_results.jsonl").read_text())["passed"])
     assert verdicts == [False, True]
+
+
+def test_limit_flags_use_the_sandbox_names(tmp_path, problem_set, mtpb_path, capsys):
+    """`--official-timeout-s` (the in-process timer, judged by the last print) and `--wall-s` (the
+    sandbox kills); the old `--timeout-s` is the official one, with a warning; a wall clock that
+    would cut the official timer short is one line, exit 2."""
+    p3 = problem_set.by_id()[3]
+    slow = "import time\nprint(7980)\ntime.sleep(5)\n"  # prints the answer, then runs past the official timer
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps(official_line(p3, 0, slow)) + "\n")
+    results = Path(str(samples) + "_results.jsonl")
+    for flags in (["--official-timeout-s", "1", "--wall-s", "4"], ["--timeout-s", "1"]):
+        assert main([str(samples), "--data", str(mtpb_path), "--workers", "1", "--quiet", *flags]) == 0
+        row = json.loads(results.read_text())
+        assert row["passed"] and row["status"] == "timeout"  # official: judged by the last print
+    assert capsys.readouterr().err.count("warning: --timeout-s is now --official-timeout-s") == 1
+    assert main([str(samples), "--data", str(mtpb_path), "--official-timeout-s", "5", "--wall-s", "5"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "error: --wall-s=5 must be > --official-timeout-s=5 > 0")

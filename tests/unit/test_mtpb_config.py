@@ -26,7 +26,7 @@ def test_defaults_follow_the_paper():
     assert cfg.model.name == "codegen-350M-mono" and cfg.model.path == "Salesforce/codegen-350M-mono"
     assert (cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.n) == (0.2, 0.95, 1)
     assert cfg.sampling.max_new_tokens is None  # each problem's max_gen_length
-    assert cfg.sandbox.official_timeout_s == cfg.sandbox.timeout_s == 20.0 and cfg.sandbox.limit_fields()["wall_s"] == 30.0
+    assert cfg.sandbox.official_timeout_s == 20.0 and cfg.sandbox.limit_fields()["wall_s"] == 30.0
     assert cfg.sandbox.guard is True and from_dictconfig(composed("sandbox.guard=false")).sandbox.guard is False
     assert (cfg.mode, cfg.scoring, cfg.exclude_errata) == ("multi_turn", "official", False)
     assert cfg.data_path == str(SHARED_DATA / "mtpb" / "mtpb.jsonl")  # $CODEGEN_SHARED_DATA's
