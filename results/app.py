@@ -23,6 +23,7 @@ import difflib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import typing
@@ -275,11 +276,20 @@ def main(config_name: str, schema: type, run: Callable[[Any], Any], doc: str = "
 
 
 def _first_comment(path: Path) -> str:
+    """The first sentence of a YAML file's opening comment (its lines joined; a command example,
+    indented under it, ends it), without a trailing colon that introduced the example."""
+    lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line.startswith("#") and not line.startswith("# @package"):
-            return line.lstrip("# ").rstrip()
-    return ""
+        if line.startswith("# @package"):
+            continue
+        if not line.startswith("#") or line.startswith("#  ") or not line.strip("# "):
+            if lines:
+                break
+            continue
+        lines.append(line.lstrip("# ").rstrip())
+    text = " ".join(lines)
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text, maxsplit=1)[0]
+    return first.rstrip(":").rstrip()
 
 
 def list_text(conf_dir: Path = CONF_DIR) -> str:

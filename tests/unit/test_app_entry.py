@@ -118,6 +118,10 @@ def test_list_shows_models_experiments_benchmarks_one_line_each(capsys):
     assert names == want
     assert len([line for line in lines if line.startswith("  ")]) == len(want)  # one line each
     assert any(line.split()[:2] == ["codegen-350M-mono", "Salesforce/codegen-350M-mono:"] for line in lines)
+    for line in (line for line in lines if line.startswith("  ")):  # each description is whole
+        last = line.rstrip().split()[-1]
+        assert not line.rstrip().endswith((",", ":", ";", "(")), line
+        assert last.lower() not in {"the", "a", "an", "of", "and", "or", "with", "to", "in", "on", "built"}, line
 
 
 def test_a_missing_model_names_the_options(capsys):
