@@ -8,7 +8,6 @@ import json
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from humaneval.runner import run
 from results.driver import result_metrics
 from results.records import ExecutionRecord, SampleRecord
 from results.store import RunStore, RunStoreError
+from tests.killing import sigkill_after_samples
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -249,17 +249,8 @@ run(config(sys.argv[1], n=4, limit=6), generator=ScriptedGenerator(delay_s=float
 def test_kill_and_resume_gives_the_same_files(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), "0.1"], cwd=REPO, env=env)
-    samples = killed / "samples.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if samples.exists() and len(samples.read_text().splitlines()) >= 8:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "metrics.json").exists()
+    sigkill_after_samples([sys.executable, "-c", KILL_SCRIPT, str(killed), "0.1"], killed, 8, timeout_s=60,
+                          cwd=REPO, env=env)
     n_before = len(RunStore(killed).sample_keys())
     assert 8 <= n_before < 24
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(killed), "0"], cwd=REPO, env=env, check=True)

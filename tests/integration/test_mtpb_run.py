@@ -16,6 +16,7 @@ from mtpb.errata import excluded_cases
 from mtpb.runner import MTPB, run
 from results.driver import finish, result_metrics
 from results.store import RunStore, RunStoreError
+from tests.killing import sigkill_after_samples
 
 from .mtpb_scripted import Killed, ScriptedGenerator, reference_answer
 from .mtpb_solutions import VARIANTS
@@ -235,23 +236,10 @@ run(cfg, generator=ScriptedGenerator(slow), problem_set=problems)
 def test_sigkill_midway_then_rerun_equals_an_uninterrupted_run(tmp_path, problem_set, mtpb_path):
     """The process is SIGKILLed while conversations and executions are in flight; rerunning the same
     command completes the run, and its files equal those of a run that was never interrupted."""
-    import signal
-    import subprocess
-    import time
-
     repo = Path(__file__).resolve().parents[2]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), str(mtpb_path), "0.02"], cwd=repo)
-    samples = killed / "samples.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if samples.exists() and len(samples.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "metrics.json").exists()
+    sigkill_after_samples([sys.executable, "-c", KILL_SCRIPT, str(killed), str(mtpb_path), "0.02"], killed, 4,
+                          timeout_s=120, cwd=repo)
     assert 4 <= len(RunStore(killed).sample_keys()) < 20
     answer = reference_answer(problem_set.problems, frozenset({8}))
     overrides = ("problems=[3,8]", "sampling.n=2")
