@@ -219,8 +219,13 @@ class Manifest(_Record):
         ]
 
     def environment_differences(self, other: "Manifest") -> list[str]:
+        """Differences outside the identity (library versions, git commit, device, descriptive
+        extras), `self` being the stored manifest. Not differences: a fact the stored manifest did not
+        record (None there, written by older code), and `extra.model`, the loader's description of a
+        model the identity fields already pin (weights hash, revision, dtype)."""
         names = [f.name for f in dataclasses.fields(self) if f.name not in self.IDENTITY_FIELDS + ("created_at",)]
-        return [f"{n}: {a!r} != {b!r}" for n, a, b in _diff(self.to_dict(), other.to_dict(), names)]
+        return [f"{n}: {a!r} != {b!r}" for n, a, b in _diff(self.to_dict(), other.to_dict(), names)
+                if a is not None and not n.startswith("extra.model.")]
 
 
 def _diff(a: dict, b: dict, names, prefix: str = "") -> list[tuple[str, Any, Any]]:

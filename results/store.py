@@ -204,8 +204,9 @@ class RunStore:
                 f"{self.run_dir} holds another run; it differs in: " + "; ".join(problems)
                 + ". Use another run_dir, or delete this one to start over."
             )
-        for diff in existing.environment_differences(manifest):
-            log.warning("%s: resuming in a different environment: %s", self.run_dir, diff)
+        differences = existing.environment_differences(manifest)
+        if differences:  # one line: what changed around the run, not what it is
+            log.warning("%s: resuming in a different environment: %s", self.run_dir, "; ".join(differences))
         log.info("%s: resuming (%d samples, %d executions stored)", self.run_dir,
                  len(self.sample_keys()), len(self.execution_keys()))
         return True

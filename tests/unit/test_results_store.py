@@ -295,3 +295,21 @@ def test_metrics_and_manifest_are_strict_json(tmp_path):
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text(), parse_constant=refuse)
     assert manifest["sampling"]["temperature"] is None
     assert store.metrics() == metrics
+
+
+def test_a_resume_in_another_environment_warns_in_one_line(tmp_path, caplog):
+    """Versions and commit may differ on a resume: one warning line names them; a fact the stored
+    manifest did not record (older code) and the loader's description of the model are not
+    differences."""
+    store = RunStore(tmp_path / "run")
+    old = Manifest(benchmark="humaneval", model="m", versions={"torch": "2.3.0"}, git_commit="aaa",
+                   extra={"model": {"kind": "hub"}})
+    store.start({"a": 1}, old)
+    new = Manifest(benchmark="humaneval", model="m", versions={"torch": "2.4.0", "scikit-learn": "1.5"},
+                   git_commit="bbb", extra={"model": {"kind": "local", "n_params": 7}})
+    with caplog.at_level(logging.WARNING, logger="results.store"):
+        assert RunStore(tmp_path / "run").start({"a": 1}, new) is True
+    lines = [r.getMessage() for r in caplog.records if "different environment" in r.getMessage()]
+    assert len(lines) == 1
+    assert "versions.torch: '2.3.0' != '2.4.0'" in lines[0] and "git_commit: 'aaa' != 'bbb'" in lines[0]
+    assert "scikit-learn" not in lines[0] and "model." not in lines[0]
