@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Sequence
 
 from codegen_model.scoring import Segment, score_segments
-from results.driver import RunSummary, load_model
-from results.jsonl import Appender, read_objects
+from results.driver import RunSummary, load_model, open_run, scored_rows
 from results.paper_analysis import PPL_FILE, mean_stderr
 from results.provenance import build_manifest
 from results.runs import find_runs
@@ -148,6 +147,18 @@ def summarize_perplexity(rows: Sequence[dict]) -> dict:
     return {**out, "problems": problems}
 
 
+def _history(cfg: RunConfig, history: dict | None, problem: Problem, case: int) -> list[str] | None:
+    """The completions conditioning a case's later turns (None: prompts only). Raises ValueError
+    when the history run lacks the case."""
+    if history is None:
+        return None
+    turns = history.get((problem_key(problem.id), case))
+    if turns is None:
+        raise ValueError(f"perplexity.history_run={cfg.perplexity.history_run} has no sample 0 for "
+                         f"problem {problem.id} case {case}; run it on the same problems first")
+    return turns
+
+
 def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loaded=None):
     """Compute (or resume) the prompt perplexities of `cfg`'s problems; returns a RunSummary."""
     t0 = time.perf_counter()
@@ -174,41 +185,18 @@ def run_perplexity(cfg: RunConfig, *, problem_set: ProblemSet | None = None, loa
                              "rerun it with these weights")
     manifest = build_manifest("mtpb", info, dataset_hash=problem_set.sha256, mode="perplexity",
                               extra={"history": cfg.perplexity.history, "history_run": history_run})
-    store = RunStore(cfg.run_dir)
-    existing = store.manifest()
-    if existing is not None and (existing.extra.get("history"), existing.extra.get("history_run")) != \
-            (manifest.extra["history"], manifest.extra["history_run"]):
-        raise ValueError(f"{cfg.run_dir} holds perplexities with history={existing.extra.get('history')!r} from "
-                         f"{existing.extra.get('history_run')!r}, this run asks for {manifest.extra['history']!r} from "
-                         f"{manifest.extra['history_run']!r}; set another run_dir, or delete it to start over")
-    store.start(to_dict(cfg), manifest)
-    path = Path(cfg.run_dir) / PPL_FILE
-    done = {}
-    if path.exists():
-        for _, row in read_objects(path):  # a torn last line (a kill) is skipped
-            done[row["key"]] = row
-    computed = 0
-    with Appender(path) as f:
-        for p in problems:
-            for case in range(p.n_cases):
-                key = f"{problem_key(p.id)}/c{case}"
-                if key in done:
-                    continue
-                turns = None
-                if history is not None:
-                    turns = history.get((problem_key(p.id), case))
-                    if turns is None:
-                        raise ValueError(f"perplexity.history_run={cfg.perplexity.history_run} has no sample 0 for "
-                                         f"problem {p.id} case {case}; run it on the same problems first")
-                row = case_perplexity(model, tokenizer, p, case, turns, cfg.perplexity.batch_size)
-                f.write(row)
-                done[key] = row
-                computed += 1
-    wanted = {f"{problem_key(p.id)}/c{c}" for p in problems for c in range(p.n_cases)}
-    rows = [done[k] for k in sorted(wanted, key=lambda k: (int(k.split("/")[1]), k))]
+    open_run(RunStore(cfg.run_dir), to_dict(cfg), manifest, resume_keys=("history", "history_run"))
+    by_key = {f"{problem_key(p.id)}/c{case}": (p, case) for p in problems for case in range(p.n_cases)}
+
+    def compute(keys: list[str]) -> list[dict]:
+        return [case_perplexity(model, tokenizer, *by_key[k], _history(cfg, history, *by_key[k]),
+                                cfg.perplexity.batch_size) for k in keys]
+
+    done, computed = scored_rows(Path(cfg.run_dir) / PPL_FILE, list(by_key), compute)
+    rows = [done[k] for k in by_key]  # problem, then case order
     metrics = {"benchmark": "mtpb", "model": cfg.model.name, "mode": "perplexity",
                "history": cfg.perplexity.history, "history_run": history_run, **summarize_perplexity(rows)}
-    store.write_metrics(metrics)
+    RunStore(cfg.run_dir).write_metrics(metrics)
     elapsed = time.perf_counter() - t0
     num = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731  (None: undefined, e.g. one problem's error)
     log.info("mtpb %s perplexity: multi-turn %s ± %s (history: %s), single-turn %s ± %s over %d problems "

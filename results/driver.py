@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 from sandbox import ExecResult, Limits, executor, hide
 
 from .config import known_models, to_dict
-from .jsonl import dumps_json
+from .jsonl import Appender, dumps_json, read_objects
 from .progress import make_progress
 from .records import ExecutionRecord, Manifest, SampleRecord
 from .report import UserError, check_sampling, interrupted_line, plural, print_block, summary_block
@@ -180,7 +180,7 @@ def run(bench: Benchmark, *, generator: Generator | None = None, shard: tuple[in
     else:
         model = model_info(generator, bench.cfg.model)
     store = RunStore(bench.cfg.run_dir, shard=shard)
-    resumed = open_run(store, bench, bench.manifest(model))
+    resumed = open_run(store, to_dict(bench.cfg), bench.manifest(model), bench.resume_keys)
     units = bench.units()
     share = _Share(bench, store, [units[j] for j in owned_range(len(units), shard)])
     log.info("%s %s: %s%s, %s (%d samples and %d executions stored)", bench.name, bench.cfg.model.name,
@@ -201,17 +201,34 @@ def run(bench: Benchmark, *, generator: Generator | None = None, shard: tuple[in
                       generate_s, share.tokens)
 
 
-def open_run(store: RunStore, bench: Benchmark, manifest: Manifest) -> bool:
-    """Create the run directory, or check that it holds this run; True for a resume. Raises
-    RunStoreError naming what differs (an identity field, or one of the benchmark's `resume_keys`:
-    stored verdicts scored another way must not be mixed with new ones)."""
+def open_run(store: RunStore, config: dict, manifest: Manifest, resume_keys: Iterable[str] = ()) -> bool:
+    """Create the run directory (its config.yaml and manifest.json), or check that it holds this run;
+    True for a resume. Raises RunStoreError naming what differs: an identity field, or one of the
+    manifest's `extra` entries named in `resume_keys` (e.g. stored verdicts scored another way, or
+    perplexities over another history, must not be mixed with new ones)."""
     existing = store.manifest()
-    for name in bench.resume_keys if existing is not None else ():
+    for name in resume_keys if existing is not None else ():
         old, new = existing.extra.get(name), manifest.extra.get(name)
         if old != new:
             raise RunStoreError(f"{store.run_dir} holds a run with {name}={old!r}, this one has {name}={new!r}; "
                                 "use another run_dir, or delete this one to start over")
-    return store.start(to_dict(bench.cfg), manifest)
+    return store.start(config, manifest)
+
+
+def scored_rows(path: Path, keys: Sequence[str], compute: Callable[[list[str]], Iterable[dict]], *,
+                chunk: int = 1) -> tuple[dict[str, dict], int]:
+    """The rows of a scoring run (a perplexity mode: no sampling, no sandbox), one JSON object with a
+    "key" per line of `path`, appended as computed so that a killed run resumes (a torn last line is
+    skipped): the stored rows plus `compute(keys)` for the missing `keys`, `chunk` at a time, each
+    chunk flushed. Returns (rows by key, how many this call computed)."""
+    done = {row["key"]: row for _, row in read_objects(path)} if path.exists() else {}
+    todo = [k for k in keys if k not in done]
+    with Appender(path) as f:
+        for start in range(0, len(todo), chunk):
+            for row in compute(todo[start:start + chunk]):
+                f.write(row)
+                done[row["key"]] = row
+    return done, len(todo)
 
 
 class _Share:

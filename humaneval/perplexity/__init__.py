@@ -32,8 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from codegen_model.scoring import Segment, score_segments
 from results.config import check_fields, positive_int, setting, to_dict
-from results.driver import load_model
-from results.jsonl import Appender, read_objects
+from results.driver import load_model, open_run, scored_rows
 from results.paper_analysis import (
     PPL_FILE,
     mean_stderr,
@@ -158,22 +157,15 @@ def run(cfg: PerplexityConfig, *, loaded=None) -> dict:
     manifest = build_manifest("humaneval", info, dataset_hash=problem_set.sha256, mode=MODE,
                               extra={"dataset_source": problem_set.source})
     store = RunStore(cfg.run_dir)
-    store.start(to_dict(cfg), manifest)
-    path = Path(cfg.run_dir) / PPL_FILE
-    done: dict[str, dict] = {}
-    if path.exists():
-        for _, row in read_objects(path):  # a line cut by a kill is skipped
-            done[row["key"]] = row
-    todo = {p.task_id: p.prompt for p in problems if p.task_id not in done}
-    with Appender(path) as f:
-        chunk = max(cfg.batch_size * 4, 1)
-        ids = list(todo)
-        for start in range(0, len(ids), chunk):  # flushed chunk by chunk: a kill loses one chunk at most
-            part = {i: todo[i] for i in ids[start:start + chunk]}
-            for task_id, scores in prompt_perplexities(loaded.model, loaded.tokenizer, part, cfg.batch_size).items():
-                row = {"key": task_id, "problem_id": task_id, **scores}
-                f.write(row)
-                done[task_id] = row
+    open_run(store, to_dict(cfg), manifest)
+    prompts = {p.task_id: p.prompt for p in problems}
+
+    def compute(ids: list[str]) -> list[dict]:
+        scores = prompt_perplexities(loaded.model, loaded.tokenizer, {i: prompts[i] for i in ids}, cfg.batch_size)
+        return [{"key": task_id, "problem_id": task_id, **row} for task_id, row in scores.items()]
+
+    # flushed chunk by chunk: a kill loses one chunk at most
+    done, _ = scored_rows(Path(cfg.run_dir) / PPL_FILE, list(prompts), compute, chunk=max(cfg.batch_size * 4, 1))
     ppl = {p.task_id: done[p.task_id]["prompt_ppl"] for p in problems}
     mean, se = mean_stderr(ppl.values())
     metrics: dict = {"benchmark": "humaneval", "model": cfg.model.name, "mode": MODE, "n_problems": len(ppl),
