@@ -1,6 +1,4 @@
-"""`python -m mtpb`: the Hydra app (docs/design.md §6). Thin: results.app checks the config,
-results.driver runs the `mtpb.runner.MTPB` benchmark; `mode=perplexity` (no sampling, no sandbox)
-is dispatched here, the one place, to `mtpb.perplexity`.
+"""`python -m mtpb`: the Hydra app (docs/design.md §6); `mode=perplexity` is dispatched here.
 
     python -m mtpb model=codegen-350M-mono                       # multi-turn pass rate, n=1
     python -m mtpb model=tiny-random sampling.n=2 limit=3        # a seconds-long smoke run
@@ -35,6 +33,8 @@ def shown(m: dict) -> dict:
 
 
 def run_mtpb(run_cfg: RunConfig) -> float | None:
+    """results.driver runs the `mtpb.runner.MTPB` benchmark; `mode=perplexity` (no sampling, no
+    sandbox) goes, from this one place, to `mtpb.perplexity`."""
     if run_cfg.mode == "perplexity":  # one cheap forward pass per turn: rank 0 does it all, unsharded
         shard, _ = resolve_shard(run_cfg.shard.rank, run_cfg.shard.world)
         if shard is not None and shard.rank != 0:
