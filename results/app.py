@@ -34,11 +34,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
 from results.aliases import rewrite
-from results.config import allowed_range, schema_keys
+from results.config import CONF_DIR, allowed_range, schema_keys
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Flags of Hydra after which the command line is not a plain list of overrides to pre-check.
 _UNCHECKED_FLAGS = ("-m", "--multirun", "-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir",
                     "--cfg", "-c", "--info", "-i", "--hydra-help", "--resolve", "-p", "--package",
